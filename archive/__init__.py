@@ -1,0 +1,1 @@
+"""xsm.archive: day bundles, releases, the DuckDB catalog, the processing pipeline, the CLI."""

@@ -1,0 +1,98 @@
+"""Shared pieces of the ``xsm`` command line: console, error handling, JSON output, progress.
+
+Only the CLI imports rich. A command parses its options, calls one library function and
+renders the result; :func:`handle_errors` turns an :class:`~xsm.products.errors.XsmError`
+into one red line and the error's exit code (2 for bad input). Other exceptions keep their
+traceback (they are bugs). Set ``XSM_DEBUG=1`` to re-raise XsmErrors too.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from xsm.products.errors import XsmError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def exit_with_error(message: str, code: int = 1) -> None:
+    """Print one red line on stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(func: Callable) -> Callable:
+    """Decorator for commands: XsmError -> one red line + its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except XsmError as exc:
+            if os.environ.get("XSM_DEBUG"):
+                raise
+            exit_with_error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                            exc.exit_code)
+
+    return wrapper
+
+
+def print_json(obj: Any) -> None:
+    """Machine-readable output on stdout (no rich markup)."""
+    sys.stdout.write(json.dumps(obj, indent=2, default=str, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def print_table(rows: Sequence[dict], columns: Sequence[str] | None = None, title: str | None = None) -> None:
+    """A rich table of dict rows."""
+    columns = list(columns or (rows[0].keys() if rows else []))
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(str(c))
+    for r in rows:
+        table.add_row(*["" if r.get(c) is None else str(r.get(c)) for c in columns])
+    console.print(table)
+
+
+@contextmanager
+def progress_bar(description: str, total: float | None = None, *, disable: bool = False):
+    """A rich progress bar; yields ``advance(n=1, total=None)`` to feed library callbacks."""
+    columns = [TextColumn("[progress.description]{task.description}"), BarColumn(),
+               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err_console, transient=True, disable=disable) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(n: float = 1, total: float | None = None) -> None:
+            if total is not None:
+                progress.update(task, total=total)
+            progress.advance(task, n)
+
+        yield advance
+
+
+def setup_logging(verbose: int = 0) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logger = logging.getLogger("xsm")
+    logger.handlers[:] = [RichHandler(console=err_console, show_path=False)]
+    logger.setLevel(level)
+
+
+def split_list(values: Iterable[str] | None) -> list[str]:
+    """Accept repeated options and comma-separated values alike."""
+    out: list[str] = []
+    for v in values or []:
+        out += [x for x in v.split(",") if x]
+    return out

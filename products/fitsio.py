@@ -1,0 +1,206 @@
+"""OGIP/XSM FITS I/O at the edges: common keywords, HISTORY blocks, atomic writes.
+
+Every XSM FITS file has an empty primary HDU with the common keywords and one or more
+binary-table extensions (``level1.md`` §1). Writers build an :class:`astropy.io.fits.HDUList`
+and hand it to :func:`write_fits_atomic`, which writes to a temporary file in the target
+directory and renames it into place, so that a failure never leaves a half-written file.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from xsm.products import settings
+from xsm.products.errors import InputFormatError
+from xsm.products.met import MJDREF, local_now_keyword, utc_now_keyword
+from xsm.products.provenance import Mode, Provenance
+
+MISSION = "CHANDRAYAAN-2"
+TELESCOP = "CH-2_ORBITER"
+INSTRUME = "CH2_XSM"
+#: XSMDAS file-format version written in both modes (``level1.md`` §1 note).
+XSMDASVE = "1.20"
+
+
+def date_keyword(mode: Mode = Mode.DEFAULT) -> str:
+    """FITS ``DATE`` for a file written now: UTC (default) or local time (compat, Q17)."""
+    return local_now_keyword() if mode == Mode.XSMDAS_1_2 else utc_now_keyword()
+
+
+def common_keywords(
+    filename: str,
+    creator: str,
+    *,
+    content: str | None = None,
+    date: str | None = None,
+    mode: Mode = Mode.DEFAULT,
+) -> list[tuple[str, object]]:
+    """The keywords every XSM HDU carries (``level1.md`` §1), in the reference's order."""
+    cards: list[tuple[str, object]] = [
+        ("MISSION", MISSION),
+        ("TELESCOP", TELESCOP),
+        ("INSTRUME", INSTRUME),
+        ("ORIGIN", settings.origin()),
+        ("CREATOR", creator),
+        ("FILENAME", filename),
+    ]
+    if content is not None:
+        cards.append(("CONTENT", content))
+    cards += [("DATE", date or date_keyword(mode)), ("XSMDASVE", XSMDASVE)]
+    from xsm.products.provenance import SOFTWARE_VERSION
+
+    cards.append(("XSMSWVER", SOFTWARE_VERSION))
+    return cards
+
+
+def time_keywords(
+    tstart: float, tstop: float, date_obs: str, date_end: str, *, telapse: bool = True
+) -> list[tuple[str, object]]:
+    """DATE-OBS, DATE-END, TSTART, TSTOP, [TELAPSE], TIMESYS, MJDREF (``time.md`` §5)."""
+    cards: list[tuple[str, object]] = [
+        ("DATE-OBS", date_obs),
+        ("DATE-END", date_end),
+        ("TSTART", float(tstart)),
+        ("TSTOP", float(tstop)),
+    ]
+    if telapse:
+        cards.append(("TELAPSE", float(tstop) - float(tstart)))
+    cards += [("TIMESYS", "UTC"), ("MJDREF", MJDREF)]
+    return cards
+
+
+def primary_hdu(filename: str, creator: str, content: str, *, date: str | None = None,
+                mode: Mode = Mode.DEFAULT) -> fits.PrimaryHDU:
+    """The empty primary HDU (BITPIX 16, NAXIS 0, EXTEND T) with the common keywords."""
+    hdu = fits.PrimaryHDU()
+    hdu.header["BITPIX"] = 16
+    hdu.header["EXTEND"] = True
+    for k, v in common_keywords(filename, creator, content=content, date=date, mode=mode):
+        hdu.header[k] = v
+    return hdu
+
+
+def set_cards(header: fits.Header, cards: Iterable[tuple[str, object]]) -> None:
+    """Set (or append) keyword values in order."""
+    for key, value in cards:
+        header[key] = value
+
+
+def history_block(task: str, lines: Iterable[str]) -> list[str]:
+    """A HISTORY block of ``products.md`` §7: 14 asterisks, TASK, 14 asterisks; lines; 38."""
+    return [f"{'*' * 14} {task.upper()} {'*' * 14}", *lines, "*" * 38]
+
+
+def format_history_value(value: object) -> str:
+    """Value formats of the reference's HISTORY: yes/no, %lf reals, %d integers, basenames."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):d}"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):f}"
+    if isinstance(value, Path):
+        return value.name
+    return str(value)
+
+
+def provenance_history(prov: Provenance, input_checksums: Mapping[str, str] | None = None) -> list[str]:
+    """The ``XSM PROVENANCE`` HISTORY block (``products.md`` §7)."""
+    lines = [
+        f"software = xsm {prov.software_version}",
+        f"mode = {prov.mode.value}",
+    ]
+    if prov.caldb_version:
+        lines.append(f"caldbver = {prov.caldb_version}")
+    for code, name in sorted(prov.caldb_files.items()):
+        lines.append(f"caldb {code} = {name}")
+    if prov.rng_seed is not None:
+        lines.append(f"rng = PCG64 seed {prov.rng_seed}")
+    for name, digest in sorted((input_checksums or {}).items()):
+        lines.append(f"input {name} md5 = {digest}")
+    return history_block("XSM PROVENANCE", lines)
+
+
+def add_history(header: fits.Header, lines: Iterable[str]) -> None:
+    for line in lines:
+        header.add_history(line)
+
+
+def provenance_keywords(prov: Provenance) -> list[tuple[str, object]]:
+    """Keywords added by the project in every extension (``products.md`` §8)."""
+    cards: list[tuple[str, object]] = [("PROCMODE", prov.mode.value)]
+    if prov.rng_seed is not None and prov.mode == Mode.DEFAULT:
+        cards += [("RNGALG", "PCG64"), ("RNGSEED", int(prov.rng_seed))]
+    return cards
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_fits_atomic(hdul: fits.HDUList, path: str | Path, *, overwrite: bool = False,
+                      checksum: bool = False) -> Path:
+    """Write ``hdul`` to ``path`` through a temporary file and an atomic rename.
+
+    Raises FileExistsError-like :class:`InputFormatError` when ``path`` exists and
+    ``overwrite`` is false.
+    """
+    from xsm.products.errors import ParameterError
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ParameterError(f"{path}: exists already (use --clobber/overwrite to replace it)")
+    with atomic_path(path) as tmp:
+        hdul.writeto(tmp, overwrite=True, checksum=checksum)
+    return path
+
+
+def open_fits(path: str | Path, *, what: str = "FITS file", memmap: bool = True) -> fits.HDUList:
+    """Open a FITS file, turning any failure into a one-line :class:`InputFormatError`."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFormatError(f"{path}: no such file")
+    try:
+        hdul = fits.open(path, memmap=memmap)
+        _ = hdul[0].header
+        return hdul
+    except (OSError, ValueError, TypeError, IndexError) as exc:
+        raise InputFormatError(f"{path}: not a readable {what} ({str(exc).splitlines()[0]})") from None
+
+
+def require_extension(hdul: fits.HDUList, extname: str, path: str | Path) -> fits.BinTableHDU:
+    """The extension ``extname`` of an open file, or a clear :class:`InputFormatError`."""
+    try:
+        return hdul[extname]
+    except KeyError:
+        names = [h.name for h in hdul]
+        raise InputFormatError(f"{path}: no extension {extname} (found {names})") from None
+
+
+def require_columns(hdu: fits.BinTableHDU, columns: Iterable[str], path: str | Path) -> None:
+    names = {n.upper() for n in hdu.columns.names}
+    missing = [c for c in columns if c.upper() not in names]
+    if missing:
+        raise InputFormatError(f"{path}: extension {hdu.name} lacks column(s) {', '.join(missing)}")

@@ -1,0 +1,69 @@
+"""Shared fixtures. Reference material is read in place through ``XSM_SHARED``.
+
+A test that needs ``../shared`` fails loudly when it is missing; it never skips.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from xsm.products import settings
+
+
+@pytest.fixture(scope="session")
+def xsm_shared() -> Path:
+    """The reference folder (``$XSM_SHARED``, default ``../shared``); fails if missing."""
+    path = settings.shared_dir()
+    if not (path / "spec" / "README.md").is_file():
+        pytest.fail(f"reference material not found at {path}: set XSM_SHARED", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def golden_dir(xsm_shared: Path) -> Path:
+    return xsm_shared / "golden" / "xsmdas-1.2"
+
+
+@pytest.fixture(scope="session")
+def real_caldb(xsm_shared: Path) -> Path:
+    return xsm_shared / "caldb" / "xsm_caldb_20210628"
+
+
+@pytest.fixture(scope="session")
+def realdata_dir(xsm_shared: Path) -> Path:
+    return xsm_shared / "realdata"
+
+
+def run_fitsverify(path: Path) -> tuple[int, str]:
+    """Run ``fitsverify`` on a file; returns (number of errors, full output).
+
+    fitsverify is a required test tool (installed by ``.ci/run``); its absence fails.
+    """
+    exe = shutil.which("fitsverify")
+    if exe is None:
+        pytest.fail("fitsverify not installed (apt-get install fitsverify)", pytrace=False)
+    out = subprocess.run([exe, "-e", str(path)], capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    errors = 0
+    for line in text.splitlines():
+        if "Error" in line and "error(s)" not in line and "**** Verification found" not in line:
+            errors += 1
+        if line.strip().startswith("**** Verification found"):
+            # "**** Verification found 0 warning(s) and 0 error(s). ****"
+            parts = line.split()
+            errors = int(parts[parts.index("and") + 1])
+    return errors, text
+
+
+@pytest.fixture
+def fitsverify():
+    """Callable asserting that a FITS file passes fitsverify with no errors."""
+
+    def check(path: Path) -> None:
+        n, text = run_fitsverify(Path(path))
+        assert n == 0, f"fitsverify found {n} error(s) in {path}:\n{text}"
+
+    return check
