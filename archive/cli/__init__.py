@@ -14,7 +14,10 @@ from xsm.archive.cli.common import console, setup_logging
 from xsm.products.provenance import SOFTWARE_VERSION
 
 #: Area modules, each with ``register(app)``; order = order in ``xsm --help``.
-AREAS = ("l1", "l2", "caldb", "labels", "archive", "query", "pipeline", "simulate", "demo", "serve")
+AREAS = ("l1", "l2", "caldb", "labels", "archive", "query", "pipeline", "simulate", "demo", "serve",
+         # modules adding commands to groups defined above:
+         "geometry",  # l1 sunangle, simulate kernels
+         "l2spec")  # l2 spectrum, l2 addspec
 
 app = typer.Typer(
     name="xsm",
