@@ -224,8 +224,10 @@ def read_index(path: str | Path) -> CalIndex:
         try:
             hdu = hdul["CIF"]
         except KeyError:
-            if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
-                raise InputFormatError(f"{path}: no CIF extension (not a calibration index)") from None
+            if (len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU)
+                    or "CAL_CNAM" not in [n.upper() for n in hdul[1].columns.names]):
+                raise InputFormatError(f"{path}: no CIF extension (not a calibration index; found "
+                                       f"{[h.name for h in hdul]})") from None
             hdu = hdul[1]
         if not isinstance(hdu, fits.BinTableHDU):
             raise InputFormatError(f"{path}: CIF extension is not a binary table")
@@ -272,7 +274,7 @@ def read_index(path: str | Path) -> CalIndex:
                         vsd=_str(ucol["CAL_VSD"][i]),
                         vst=_str(ucol["CAL_VST"][i]) if "CAL_VST" in ucol else "00:00:00",
                         cal_date=_str(ucol["CAL_DATE"][i]) if "CAL_DATE" in ucol else "",
-                        orig=_str(ucol["CAL_ORIG"][i]) if "CAL_ORIG" in ucol else None,
+                        orig=(_str(ucol["CAL_ORIG"][i]) or None) if "CAL_ORIG" in ucol else None,
                     )
                 rows.append(IndexRow(**kw))
         except (ValueError, TypeError, KeyError, IndexError) as exc:
@@ -362,21 +364,33 @@ def index_hdulist(index: CalIndex, form: str | None = None, filename: str | None
         if any(r.orig is not None for r in rows):
             specs.append(CAL_ORIG_COLUMN)
             values["CAL_ORIG"] = [r.orig or "" for r in rows]
+    cols = []
     for name, tform in specs:
         width = re.match(r"^(\d+)A", tform)
-        if width and name != "CAL_CBD":
-            w = int(width.group(1))
-            too_long = [v for v in values[name] if len(v) > w]
-            if too_long:
-                raise ValueError(f"{name} value {too_long[0]!r} is longer than {w} characters")
-    cols = [fits.Column(name=name, format=tform, array=values[name]) for name, tform in specs]
+        if name == "CAL_CBD":
+            # 9 strings of 70 characters, blank padded as CFITSIO writes them
+            flat = np.array(["".join(c[:CBD_WIDTH].ljust(CBD_WIDTH) for c in r.cbd) for r in rows],
+                            dtype=f"S{N_CBD * CBD_WIDTH}")
+            cols.append(fits.Column(name=name, format=tform, array=flat))
+        elif width:
+            # blank padding (as CFITSIO); a value longer than the nominal width widens the column
+            w = max([int(width.group(1))] + [len(v) for v in values[name]])
+            arr = np.array([v.ljust(w) for v in values[name]], dtype=f"S{w}")
+            cols.append(fits.Column(name=name, format=f"{w}A", array=arr))
+        else:
+            cols.append(fits.Column(name=name, format=tform, array=values[name]))
     hdu = fits.BinTableHDU.from_columns(cols, name="CIF")
+    if form == "ogip":
+        # the substring convention rAw; TDIM lets readers without it see 9 strings too
+        k = [n for n, _ in specs].index("CAL_CBD") + 1
+        hdu.header.insert(f"TFORM{k}", (f"TDIM{k}", f"({CBD_WIDTH},{N_CBD})"), after=True)
     for key, value, comment in _header_cards(index, form, filename):
         if key in ("COMMENT", "HISTORY"):
             hdu.header.add_comment(value) if key == "COMMENT" else hdu.header.add_history(value)
         else:
             hdu.header.append(fits.Card(key, value, comment), end=True)
     primary = fits.PrimaryHDU()
+    primary.header["BITPIX"] = 16
     for key, value, comment in (
         ("MISSION", "CHANDRAYAAN-2", "Name of mission/satellite"),
         ("TELESCOP", "CH-2_ORBITER", "Name of mission/satellite"),
