@@ -1,0 +1,641 @@
+"""The day simulator: realistic level-0 download sessions of XSM from a physical model.
+
+``simulate_day(date, profile, seed, out_dir) -> SimulatedDay`` writes, for one UTC day (or a
+part of it, for tests), the level-0 session packages of ``spec/level0.md`` §3 (``.pld``
+segments, SPK/CK/SCLK, manifest, trigger file), the static kernels needed to process them,
+and the truth per second beside them (``<YYYYMMDD>_truth.fits``).
+
+Model [P] (follows ``golden/README.md`` "Synthetic model, in brief" closely)
+--------------------------------------------------------------------------
+* Sun: :mod:`xsm.products.solar` (isothermal background + GOES-like flares with the Fe-line
+  complex) on the 3000-bin photon grid.
+* Geometry: the synthetic orbit of :mod:`xsm.products.kernels` (100 km polar lunar orbit),
+  evaluated per frame with :func:`xsm.products.geometry.compute_sun_angles` on a gap-free
+  kernel set; the session CK of one session carries the kernel set's attitude gap, so
+  level 1 shows "no geometry" rows there while the truth knows the Sun.
+  The Sun contributes only when ``FovFlag = 1`` and ``OccultFlag = 0`` (the issue's
+  "background only while occulted or out of the field").
+* Area: :func:`xsm.products.effarea.effective_area` with the CALDB EFFAREAPAR/ABSCOEF at the
+  frame's theta, phi, DetPosR (block-mid geometry, blocks of :data:`BLOCK_S` seconds; within a
+  block the counts scale with the energy-independent collimator term of each second and the
+  photon flux of each second). Be filter: 250 µm more Be along the slant path.
+* Detector: Gaussian resolution σ = sqrt(0.054² + 0.12·0.00365·E) keV (175 eV FWHM at 5.9 keV),
+  Si escape peak (1 %·(2/E) at E − 1.74 keV), soft lower threshold Φ((E − 0.88)/0.07).
+  Counts go into PHA channels with the CALDB gain of the frame: channel c spans
+  [c·g + o, (c+1)·g + o) with (g, o) = GAIN(TECCurrent, DetPosR) (the Sun) or CALGAIN(TEC)
+  (calibration source and particle background). Words: 0-960 channels, 961 = channels
+  961-1022 (overflow), 962 = channel 1023 and above (ULD) (``frame.md`` §4).
+* Background: the shape of the CALDB 2020-01-28 background spectrum, 0.187 count/s, plus
+  1 count/s in the ULD word, whenever the HV is on.
+* Calibration source: Fe-55 Mn Kα 5.895 / Kβ 6.490 keV (ratio 0.137), 30 count/s incl. a 2 %
+  low-energy shelf, while the wheel is commanded (manual) to CAL; the Sun is then blocked.
+* Filter wheel, auto mode: to Be when the previous second's expected open rate exceeds
+  ``WindowUpperThresh`` (byte 30 -> 30000 count/s), back when the expected Be rate falls below
+  ``WindowLowerThresh`` (byte 15 -> 1500 count/s); each move takes 2 frames with
+  FrameDiscardFlag = 1 and MotorIRPos = 5 (no IR sensor lit), half the open area.
+* HV switch-on at the start of the span (off 15 s, 6-s ramp, no counts until on), detector
+  cooling (DetTemperature, TECCurrent relax over ~90-150 s), a few isolated frame-discard
+  frames.
+* Counts: Poisson draws of the expected words (seeded ``numpy.random.Generator``), clipped at
+  65535 (counter saturation, recorded in the truth). The 100 ms coarse words are the band sums
+  of the same frame (Ch1-3 = PHA 40-183, 184-490, 491-962) split over the 10 sub-frames with a
+  multinomial, so they agree with the spectrum exactly.
+* Level 0: one frame per ``FRAME_PERIOD`` s; records carry DH_TIME = true MET in µs, DH_SEQ,
+  and the UTC (or, for every second session, IST) time tag; consecutive sessions overlap by a
+  few minutes; injected faults: corrupted records (bad CRC) and a few lost sync bytes, only
+  inside overlaps where the other session holds a good copy, and isolated +1 s time-tag jumps
+  that the repair rule of ``level0.md`` §4.1 pulls back. So level 1 holds every simulated
+  frame exactly once.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from scipy.special import ndtr
+
+from xsm.products import effarea, frame as frm, solar
+from xsm.products.errors import CalibrationError, ParameterError
+from xsm.products.met import SECONDS_PER_DAY, datetime64_to_met
+from xsm.products.pi import frame_gain, gain_table
+
+log = logging.getLogger("xsm.simulate")
+
+# ---------------------------------------------------------------- constants [P]
+
+#: Seconds per spectral-shape block (block-mid geometry, temperature and gain).
+BLOCK_S = 10
+#: Nominal frame period (s): the XSM clock runs 3 ppm fast of UTC.
+FRAME_PERIOD = 0.999997
+#: Measured-energy grid of the detector response (keV).
+MEAS_DE = 0.005
+MEAS_EMAX = 32.0
+#: Resolution σ(E) = sqrt(NOISE² + FANO·W·E) keV.
+RES_NOISE_KEV = 0.054
+RES_FANO_W = 0.12 * 0.00365
+#: Soft lower threshold Φ((E − LLD_KEV)/LLD_WIDTH_KEV).
+LLD_KEV = 0.88
+LLD_WIDTH_KEV = 0.07
+#: Si K escape: fraction ESC_FRAC·(2 keV/E) at E − ESC_KEV for E > ESC_MIN_KEV.
+ESC_FRAC = 0.01
+ESC_KEV = 1.74
+ESC_MIN_KEV = 1.84
+#: Be filter of the filter wheel (cm).
+BE_FILTER_CM = 0.025
+#: Particle background: continuum rate (count/s), ULD rate (count/s).
+BKG_RATE = 0.187
+BKG_ULD_RATE = 1.0
+#: Calibration source: rate (count/s), lines (keV), Kβ/Kα ratio, shelf fraction.
+CAL_RATE = 30.0
+CAL_LINES_KEV = (5.895, 6.490)
+CAL_KB_RATIO = 0.137
+CAL_SHELF = 0.02
+#: Coarse bands (PHA words, inclusive).
+COARSE_BANDS = ((40, 183), (184, 490), (491, 962))
+#: Filter-wheel thresholds (bytes; HK values x1000 and x100 count/s).
+WINDOW_UPPER_BYTE = 30
+WINDOW_LOWER_BYTE = 15
+WHEEL_MOVE_FRAMES = 2
+#: HV switch-on: off for HV_OFF_S, ramp HV_RAMP_S.
+HV_OFF_S = 15
+HV_RAMP_S = 6
+#: Frame states of the truth.
+STATE_DET_OFF, STATE_SUN_OPEN, STATE_BE, STATE_CAL, STATE_MOVING, STATE_NO_SUN = 0, 1, 2, 3, 4, 5
+STATE_NAMES = {0: "det_off", 1: "sun_open", 2: "be_filter", 3: "cal_source", 4: "wheel_moving",
+               5: "occulted_or_out_of_fov"}
+#: Monitor values (V) and reference DACs (mV).
+HV_ON_V, HV_OFF_V = 1.451, 0.030
+DETTEMP_V, DETTEMP_COLD_V, COOL_TAU_S = 2.05, 1.45, 90.0
+TEC_V, TEC_HOT_V, TEC_TAU_S = 1.02, 1.75, 150.0
+LV1_V, LV2_V = 3.300, 1.500
+LLD_REF_MV, TEC_REF_MV = 400.3896, 600.5844
+
+
+# ---------------------------------------------------------------- calibration inputs
+
+@dataclass(frozen=True)
+class Instrument:
+    """The calibration the simulator folds with (CALDB arrays + file names)."""
+
+    area_params: effarea.AreaParams
+    abscoef: effarea.AbsCoef           # RSP grid (3000)
+    gain_sun: object                   # pi.GainTable
+    gain_cal: object
+    bkg_density: np.ndarray            # counts per keV (normalised to 1) on the measured grid
+    caldb_version: str
+    caldb_files: dict[str, str]
+
+
+def _bkg_shape(path: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """(energy keV, density) of the background continuum: the CALDB background spectrum
+    (PI grid 0.5 + 0.033 k) or, without one, a flat-ish power law."""
+    e = 0.5 + 0.033 * (np.arange(512) + 0.5)
+    if path is not None and Path(path).is_file():
+        from astropy.io import fits
+
+        with fits.open(path) as h:
+            d = np.asarray(h[1].data["COUNTS"], dtype=np.float64)
+        # smooth (the file holds a day of counts) and floor to keep a continuum
+        k = np.ones(9) / 9.0
+        d = np.convolve(d, k, mode="same")
+        d = np.where(e < 1.0, 0.0, d)
+        if d.sum() > 0:
+            return e, d / d.sum() / 0.033
+    d = np.where(e < 1.0, 0.0, e ** -0.5)
+    return e, d / d.sum() / 0.033
+
+
+def load_instrument(met: float, caldb: str | Path | None = None) -> Instrument:
+    """Select and load the calibration files valid at ``met`` from a CALDB.
+
+    ``caldb`` defaults to ``$XSM_CALDB``, then to the real CALDB under ``$XSM_SHARED``.
+    """
+    from astropy.io import fits
+
+    from xsm.products import settings
+
+    root = Path(caldb) if caldb else settings.caldb_dir()
+    if root is None:
+        cand = settings.shared_dir() / "caldb" / "xsm_caldb_20210628"
+        if cand.is_dir():
+            root = cand
+    if root is None:
+        raise CalibrationError("simulator: no CALDB (pass --caldb, set XSM_CALDB or XSM_SHARED)")
+    from xsm.caldb_manager.context import calibration_context
+
+    ctx = calibration_context(met, root)
+    with fits.open(ctx.path("GAIN")) as h:
+        g_sun = gain_table(h["GAIN"])
+        g_cal = gain_table(h["CALGAIN"]) if "CALGAIN" in h else g_sun
+    params = effarea.area_params(ctx.path("EFFAREAPAR"))
+    coef = effarea.abs_coef(ctx.path("ABSCOEF"), "RSP")
+    bkg = None
+    for p in sorted((Path(ctx.root) / "bkgspec").glob("*bkg*.pha")) if (Path(ctx.root) / "bkgspec").is_dir() else []:
+        bkg = p
+    e, d = _bkg_shape(bkg)
+    grid = _meas_grid()[1]
+    dens = np.interp(grid, e, d, left=0.0, right=0.0)
+    dens /= dens.sum() * MEAS_DE
+    files = {c: p.name for c, p in ctx.files.items() if c in ("GAIN", "EFFAREAPAR", "ABSCOEF")}
+    if bkg is not None:
+        files["BKGSPEC"] = bkg.name
+    return Instrument(params, coef, g_sun, g_cal, dens, ctx.version, files)
+
+
+# ---------------------------------------------------------------- detector response
+
+def _meas_grid() -> tuple[np.ndarray, np.ndarray]:
+    edges = np.arange(0.0, MEAS_EMAX + MEAS_DE / 2, MEAS_DE)
+    return edges, 0.5 * (edges[:-1] + edges[1:])
+
+
+def resolution_sigma(energy) -> np.ndarray:
+    """Gaussian σ (keV) of the energy resolution at ``energy`` keV."""
+    return np.sqrt(RES_NOISE_KEV ** 2 + RES_FANO_W * np.asarray(energy, dtype=np.float64))
+
+
+def lld_efficiency(energy) -> np.ndarray:
+    """Soft lower-threshold efficiency at measured energy ``energy`` keV."""
+    return ndtr((np.asarray(energy, dtype=np.float64) - LLD_KEV) / LLD_WIDTH_KEV)
+
+
+_RESPONSE: sparse.csr_matrix | None = None
+
+
+def response_matrix() -> sparse.csr_matrix:
+    """Sparse (3000 photon bins x measured-grid bins) redistribution: probability that a photon
+    of the bin is measured in each 5-eV measured bin (resolution, escape peak, lower threshold).
+    """
+    global _RESPONSE
+    if _RESPONSE is not None:
+        return _RESPONSE
+    edges, centres = _meas_grid()
+    nm = centres.size
+    e = solar.PHOTON_ENERGY
+    rows, cols, vals = [], [], []
+    for comp_E, comp_w in _components(e):
+        sig = resolution_sigma(np.maximum(comp_E, 0.05))
+        lo = np.floor((comp_E - 7 * sig) / MEAS_DE).astype(np.int64)
+        width = int(np.ceil(14 * sig.max() / MEAS_DE)) + 2
+        j = lo[:, None] + np.arange(width)[None, :]
+        jc = np.clip(j, 0, nm)
+        cdf = ndtr((edges[jc] - comp_E[:, None]) / sig[:, None])
+        p = np.diff(cdf, axis=1)
+        jj = j[:, :-1]
+        ok = (jj >= 0) & (jj < nm) & (p > 1e-12)
+        r = np.broadcast_to(np.arange(e.size)[:, None], jj.shape)
+        rows.append(r[ok])
+        cols.append(jj[ok])
+        vals.append((p * comp_w[:, None])[ok])
+    m = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(e.size, nm))
+    m = m @ sparse.diags(lld_efficiency(centres))
+    _RESPONSE = m.tocsr()
+    return _RESPONSE
+
+
+def _components(e: np.ndarray):
+    """(measured-energy centre, weight) per photon bin: the photopeak and the Si escape peak."""
+    esc = np.where(e > ESC_MIN_KEV, ESC_FRAC * np.minimum(1.0, 2.0 / e), 0.0)
+    yield e, 1.0 - esc
+    yield np.maximum(e - ESC_KEV, 0.0), esc
+
+
+_RESPONSE_T: sparse.csr_matrix | None = None
+
+
+def fold(counts_photon: np.ndarray) -> np.ndarray:
+    """Measured-energy density (counts per 5-eV bin) of counts per photon bin, shape (n, 3000)."""
+    global _RESPONSE_T
+    if _RESPONSE_T is None:
+        _RESPONSE_T = response_matrix().T.tocsr()
+    x = np.ascontiguousarray(np.atleast_2d(np.asarray(counts_photon, dtype=np.float64)).T)
+    return np.ascontiguousarray((_RESPONSE_T @ x).T)
+
+
+def channel_words(meas: np.ndarray, gain, offset) -> np.ndarray:
+    """Expected spectrum words (n, 963) of measured densities (n, M) with gains/offsets (n,).
+
+    Channel c spans [c·g + o, (c+1)·g + o) (density piecewise constant in each 5-eV bin);
+    word 961 = channels 961-1022, word 962 = channel 1023 and everything above.
+    """
+    meas = np.atleast_2d(meas)
+    n, m = meas.shape
+    cdf = np.zeros((n, m + 1))
+    np.cumsum(meas, axis=1, out=cdf[:, 1:])
+    g = np.asarray(gain, dtype=np.float64).reshape(-1, 1)
+    o = np.asarray(offset, dtype=np.float64).reshape(-1, 1)
+    edges = np.arange(1024)[None, :] * g + o                  # lower edges of channels 0..1023
+    x = np.clip(edges / MEAS_DE, 0, m)
+    i0 = np.minimum(np.floor(x).astype(np.int64), m - 1)
+    f = x - i0
+    c0 = np.take_along_axis(cdf, i0, axis=1)
+    c1 = np.take_along_axis(cdf, i0 + 1, axis=1)
+    at = c0 + f * (c1 - c0)                                  # CDF at each lower edge
+    total = cdf[:, -1:]
+    words = np.empty((n, frm.N_SPECTRUM_WORDS))
+    words[:, :961] = at[:, 1:962] - at[:, :961]
+    words[:, 961] = at[:, 1023] - at[:, 961]
+    words[:, 962] = total[:, 0] - at[:, 1023]
+    return np.clip(words, 0.0, None)
+
+
+def cal_source_density() -> np.ndarray:
+    """Measured-energy density of the Fe-55 source (normalised to 1 count)."""
+    edges, centres = _meas_grid()
+    out = np.zeros(centres.size)
+    for E, w in ((CAL_LINES_KEV[0], 1.0), (CAL_LINES_KEV[1], CAL_KB_RATIO)):
+        s = resolution_sigma(E)
+        out += w * np.diff(ndtr((edges - E) / s))
+        out += w * ESC_FRAC * (2.0 / E) * np.diff(ndtr((edges - (E - ESC_KEV)) / s))
+    shelf = np.where((centres > 0.9) & (centres < CAL_LINES_KEV[0]), 1.0, 0.0)
+    out = out / out.sum() * (1 - CAL_SHELF) + shelf / shelf.sum() * CAL_SHELF
+    out *= lld_efficiency(centres)
+    return out / out.sum()
+
+
+# ---------------------------------------------------------------- geometry
+
+@dataclass
+class Geometry:
+    """Per-frame sun geometry used by the simulator (and stored in the truth)."""
+
+    theta: np.ndarray
+    phi: np.ndarray
+    detposr: np.ndarray
+    fov: np.ndarray
+    occult: np.ndarray
+
+    def take(self, idx) -> Geometry:
+        return Geometry(*(getattr(self, k)[idx] for k in ("theta", "phi", "detposr", "fov", "occult")))
+
+
+def analytic_geometry(met, *, period_s: float = 7080.0, phase0: float = 0.0) -> Geometry:
+    """A kernel-free stand-in orbit (``golden/README.md`` model): θ sinusoidal over the orbit,
+    occulted for orbit phases 0.55-0.92, φ in [−145°, −35°], DetPosR = 3.2·tan θ (3.2 out of FOV)."""
+    met = np.asarray(met, dtype=np.float64)
+    ph = ((met / period_s) + phase0) % 1.0
+    theta = 25.0 + 20.0 * np.sin(2 * np.pi * ph)
+    phi = -90.0 + 55.0 * np.cos(2 * np.pi * ph)
+    fov = (theta < 38.0).astype(np.uint8)
+    occ = ((ph >= 0.55) & (ph < 0.92)).astype(np.uint8)
+    det = np.where(fov == 1, 3.2 * np.tan(np.radians(theta)), 3.2)
+    return Geometry(theta, phi, det.astype(np.float32).astype(np.float64), fov, occ)
+
+
+def kernel_geometry(met, kernels) -> Geometry:
+    """Geometry from SPICE kernels via :func:`xsm.products.geometry.compute_sun_angles`.
+
+    Frames without coverage get their values interpolated from covered neighbours (the truth
+    geometry should come from a gap-free kernel set, so this is a guard only).
+    """
+    from xsm.products.geometry import compute_sun_angles
+
+    sa = compute_sun_angles(np.asarray(met, dtype=np.float64), kernels)
+    get = (lambda k: np.asarray(sa[k] if isinstance(sa, dict) else getattr(sa, k)))
+    names = {"theta": ("theta", "Theta"), "phi": ("phi", "Phi"), "detposr": ("detpos_r", "detposr", "DetPosR"),
+             "fov": ("fov_flag", "fov", "FovFlag"), "occult": ("occult_flag", "occult", "OccultFlag")}
+    vals = {}
+    for key, cands in names.items():
+        for c in cands:
+            try:
+                vals[key] = get(c)
+                break
+            except (AttributeError, KeyError):
+                continue
+        else:
+            raise CalibrationError(f"geometry result lacks {cands[-1]}")
+    th = vals["theta"].astype(np.float64)
+    bad = ~np.isfinite(th)
+    if bad.any() and (~bad).any():
+        t = np.asarray(met, dtype=np.float64)
+        for k in ("theta", "phi", "detposr"):
+            v = vals[k].astype(np.float64)
+            vals[k] = np.where(bad, np.interp(t, t[~bad], v[~bad]), v)
+        for k in ("fov", "occult"):
+            v = vals[k]
+            vals[k] = np.where(bad, np.round(np.interp(t, t[~bad], v[~bad].astype(float))), v)
+        vals["fov"] = np.where(bad, (vals["theta"] < 38.0), vals["fov"])
+    return Geometry(vals["theta"].astype(np.float64), vals["phi"].astype(np.float64),
+                    vals["detposr"].astype(np.float64), vals["fov"].astype(np.uint8),
+                    vals["occult"].astype(np.uint8))
+
+
+# ---------------------------------------------------------------- the span simulation
+
+@dataclass
+class SpanPlan:
+    """What happens in a simulated span (all times MET s)."""
+
+    t0: float
+    n_frames: int
+    frame_period: float = FRAME_PERIOD
+    hv_on_at: float | None = None                      # HV switch-on time (None: on all along)
+    cal_periods: list[tuple[float, float]] = field(default_factory=list)
+    discard_frames: list[int] = field(default_factory=list)
+    fpga0_us: int = 2_345_678_500_000 // 1000
+    frame_no0: int = 1
+
+    @property
+    def met(self) -> np.ndarray:
+        return self.t0 + np.arange(self.n_frames) * self.frame_period
+
+
+@dataclass
+class SimulatedFrames:
+    """Frames of a span and the truth per frame."""
+
+    frames: np.ndarray                  # (N, 2048) uint8
+    met: np.ndarray                     # (N,) true MET of each frame
+    truth: dict[str, np.ndarray]        # per-frame columns
+    expected_spectra: np.ndarray        # (n_minutes, 963) expected words summed per 60 frames
+    model: solar.SolarModel
+    instrument: Instrument
+
+
+def _hk_series(plan: SpanPlan, rng: np.random.Generator, geo: Geometry) -> dict[str, np.ndarray]:
+    """HK monitor ADC counts per frame (HV, temperature, TEC current, LV1, LV2)."""
+    t = plan.met
+    n = t.size
+    adc = lambda v: np.clip(np.rint(np.asarray(v) / frm.MONITOR_ADC_GAIN), 0, 4095).astype(np.int64)  # noqa: E731
+    noise = lambda: rng.integers(-1, 2, n)  # noqa: E731
+    if plan.hv_on_at is None:
+        since = np.full(n, 1e9)
+    else:
+        since = t - plan.hv_on_at
+    hv = np.where(since < 0, HV_OFF_V, np.where(since < HV_RAMP_S, HV_OFF_V + (HV_ON_V - HV_OFF_V)
+                                                   * np.clip(since, 0, None) / HV_RAMP_S, HV_ON_V))
+    cool = np.exp(-np.clip(since + HV_OFF_S, 0, None) / COOL_TAU_S)
+    det_t = DETTEMP_V - (DETTEMP_V - DETTEMP_COLD_V) * cool
+    tec_cool = np.exp(-np.clip(since + HV_OFF_S, 0, None) / TEC_TAU_S)
+    # heat load: a little more TEC current while the Sun is in view
+    sun = ((geo.fov == 1) & (geo.occult == 0)).astype(float)
+    sun = np.convolve(sun, np.ones(301) / 301, mode="same")
+    tec = TEC_V + 0.03 * sun + (TEC_HOT_V - TEC_V) * tec_cool
+    return {
+        "HVMonitor": np.clip(adc(hv) + noise(), 0, 4095),
+        "DetTemperature": np.clip(adc(det_t) + noise(), 0, 4095),
+        "TECCurrent": np.clip(adc(tec) + noise(), 0, 4095),
+        "LV1Monitor": np.clip(adc(LV1_V) + noise(), 0, 4095),
+        "LV2Monitor": np.clip(adc(LV2_V) + noise(), 0, 4095),
+        "hv_on": since >= HV_RAMP_S,
+    }
+
+
+def _hysteresis(up: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """Boolean state: set at an ``up`` sample, cleared at a ``down`` sample (up wins ties)."""
+    n = up.size
+    idx = np.arange(n)
+    last_up = np.maximum.accumulate(np.where(up, idx, -1))
+    last_dn = np.maximum.accumulate(np.where(down & ~up, idx, -1))
+    return last_up > last_dn
+
+
+def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instrument: Instrument,
+                  rng: np.random.Generator, *, chunk_frames: int = 3600,
+                  progress=None) -> SimulatedFrames:
+    """Simulate the frames of ``plan`` (functional core: arrays in, arrays out)."""
+    t = plan.met
+    n = t.size
+    nb = int(math.ceil(n / BLOCK_S))
+    hk = _hk_series(plan, rng, geo)
+    tec_v = (hk["TECCurrent"] * frm.MONITOR_ADC_GAIN).astype(np.float32)
+    detposr32 = geo.detposr.astype(np.float32)
+    g_sun = frame_gain(tec_v, detposr32, instrument.gain_sun, offset_tweak=False)
+    g_cal = frame_gain(tec_v, None, instrument.gain_cal, offset_tweak=False)
+
+    # ---- solar model per second
+    comp = model.components(t)
+    nph = (solar.photon_rate_per_em(comp["bg_T"]) * comp["bg_em"])
+    for fl in model.flares:
+        f, T, em = solar.flare_profile(t, fl)
+        nph = nph + np.where(em > 0, solar.photon_rate_per_em(T) * em, 0.0)
+    sun_vis = ((geo.fov == 1) & (geo.occult == 0) & hk["hv_on"]).astype(np.float64)
+
+    # ---- block shapes: photon spectrum x area at block mid, folded
+    blk = np.arange(n) // BLOCK_S
+    mid = np.minimum(np.arange(nb) * BLOCK_S + BLOCK_S // 2, n - 1)
+    # collimator (energy independent) factor per second
+    terms = effarea.frame_terms(geo.theta, geo.phi, geo.detposr, instrument.area_params)
+    scale_s = terms.scale
+    photons_mid = model.photon_spectra(t[mid])                  # (nb, 3000)
+    area_mid = effarea.effective_area(geo.theta[mid], geo.phi[mid], geo.detposr[mid],
+                                      instrument.area_params, instrument.abscoef)
+    be_trans = np.exp(-instrument.abscoef.be[None, :] * BE_FILTER_CM / np.cos(np.radians(geo.theta[mid]))[:, None])
+    # per-second multiplier relative to the block mid
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mult = np.where(scale_s[mid][blk] > 0, scale_s / scale_s[mid][blk], 0.0) * nph / nph[mid][blk]
+    mult = np.nan_to_num(mult) * sun_vis
+
+    # ---- expected open-wheel words per frame (sun part) and rate per frame
+    cal_d = cal_source_density()
+    meas_grid = _meas_grid()[1]
+    bkg_words_cache: dict[int, np.ndarray] = {}
+    cal_words_cache: dict[int, np.ndarray] = {}
+
+    def per_cell(cache, dens, cells, gains, offsets):
+        out = np.empty((cells.size, frm.N_SPECTRUM_WORDS))
+        for c in np.unique(cells):
+            if c not in cache:
+                i = int(np.flatnonzero(cells == c)[0])
+                cache[c] = channel_words(dens[None, :], gains[i:i + 1], offsets[i:i + 1])[0]
+            out[cells == c] = cache[c]
+        return out
+
+    meas_open = fold(photons_mid * area_mid)                    # (nb, M)
+    rate_open_blk = meas_open.sum(axis=1)
+    rate_open = rate_open_blk[blk] * mult                        # expected sun count rate, open
+    bkg_total = BKG_RATE + BKG_ULD_RATE
+    # Be shapes only where the open rate could reach the lower threshold
+    lower = WINDOW_LOWER_BYTE * frm.WINDOW_LOWER_SCALE
+    upper = WINDOW_UPPER_BYTE * frm.WINDOW_UPPER_SCALE
+    need_be = np.zeros(nb, bool)
+    np.maximum.at(need_be, blk, rate_open > lower)
+    meas_be = {}
+    if need_be.any():
+        ib = np.flatnonzero(need_be)
+        mb = fold(photons_mid[ib] * area_mid[ib] * be_trans[ib])
+        meas_be = {int(b): mb[k] for k, b in enumerate(ib)}
+    rate_be = np.zeros(n)
+    if meas_be:
+        rb = np.zeros(nb)
+        for b, v in meas_be.items():
+            rb[b] = v.sum()
+        rate_be = rb[blk] * mult
+
+    # ---- wheel: calibration periods (manual), auto Be filter (hysteresis on the previous second)
+    in_cal = np.zeros(n, bool)
+    for a, b in plan.cal_periods:
+        in_cal |= (t >= a) & (t < b)
+    up = np.concatenate([[False], (rate_open + bkg_total)[:-1] > upper]) & ~in_cal
+    down = np.concatenate([[True], (rate_be + bkg_total)[:-1] < lower]) | in_cal
+    be = _hysteresis(up, down) & ~in_cal
+    pos = np.where(in_cal, 1, np.where(be, 2, 0)).astype(np.int64)     # commanded position
+    change = np.flatnonzero(np.diff(pos) != 0) + 1
+    moving = np.zeros(n, bool)
+    for k in range(WHEEL_MOVE_FRAMES):
+        moving[np.minimum(change + k, n - 1)] = True
+    ir_pos = np.where(moving, frm.ENUM_INVALID, pos)
+    discard = moving.copy()
+    discard[[i for i in plan.discard_frames if 0 <= i < n]] = True
+
+    state = np.full(n, STATE_SUN_OPEN)
+    state[(ir_pos == 2)] = STATE_BE
+    state[sun_vis == 0] = STATE_NO_SUN
+    state[moving] = STATE_MOVING
+    state[ir_pos == 1] = STATE_CAL
+    state[~hk["hv_on"]] = STATE_DET_OFF
+    sun_factor = np.where(ir_pos == 1, 0.0, np.where(moving, 0.5, 1.0)) * hk["hv_on"]
+
+    # ---- expected words and counts, in chunks of frames
+    words = np.zeros((n, frm.N_SPECTRUM_WORDS), dtype=np.uint16)
+    exp_sun = np.zeros(n)
+    exp_cal = np.zeros(n)
+    exp_bkg = np.zeros(n)
+    saturated = np.zeros(n, bool)
+    nmin = int(math.ceil(n / 60))
+    expected_min = np.zeros((nmin, frm.N_SPECTRUM_WORDS))
+    uld = np.zeros(frm.N_SPECTRUM_WORDS)
+    uld[frm.ULD_WORD] = 1.0
+    ncell = int(max(g_sun.cell.max(initial=0), 0)) + 1
+    for s0 in range(0, n, chunk_frames):
+        sl = slice(s0, min(n, s0 + chunk_frames))
+        idx = np.arange(sl.start, sl.stop)
+        b = blk[idx]
+        use_be = (ir_pos[idx] == 2) & need_be[b]
+        # one channelisation per (block, wheel, gain cell), scaled per second
+        key = (b.astype(np.int64) * 2 + use_be) * ncell + g_sun.cell[idx]
+        uk, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        rb = b[first]
+        meas = meas_open[rb]
+        ube = use_be[first]
+        if ube.any():
+            meas = meas.copy()
+            for k in np.flatnonzero(ube):
+                meas[k] = meas_be[int(rb[k])]
+        w_unique = channel_words(meas, g_sun.gain[idx][first], g_sun.offset[idx][first])
+        lam_sun = w_unique[inv.ravel()] * (mult[idx] * sun_factor[idx])[:, None]
+        cells = g_cal.cell[idx]
+        lam_bkg = per_cell(bkg_words_cache, instrument.bkg_density * MEAS_DE, cells,
+                           g_cal.gain[idx], g_cal.offset[idx]) * BKG_RATE + uld * BKG_ULD_RATE
+        lam_bkg *= hk["hv_on"][idx][:, None]
+        lam_cal = per_cell(cal_words_cache, cal_d, cells, g_cal.gain[idx], g_cal.offset[idx]) \
+            * (CAL_RATE * (ir_pos[idx] == 1) * hk["hv_on"][idx])[:, None]
+        exp_sun[idx] = lam_sun.sum(1)
+        lam = lam_sun            # in place: the sun part is no longer needed
+        lam += lam_bkg
+        lam += lam_cal
+        exp_bkg[idx] = lam_bkg.sum(1)
+        exp_cal[idx] = lam_cal.sum(1)
+        starts = np.flatnonzero((idx % 60 == 0) | (idx == idx[0]))
+        expected_min[idx[starts] // 60] += np.add.reduceat(lam, starts, axis=0)
+        cnt = rng.poisson(lam)
+        sat = cnt > 0xFFFF
+        if sat.any():
+            saturated[idx[sat.any(axis=1)]] = True
+            cnt = np.minimum(cnt, 0xFFFF)
+        words[idx] = cnt
+        if progress:
+            progress(sl.stop - sl.start)
+
+    spec_events = words.sum(axis=1, dtype=np.int64)
+    # ---- coarse bands: band sums split over 10 sub-frames (multinomial, uniform in the second)
+    band = np.stack([words[:, a:b + 1].sum(axis=1, dtype=np.int64) for a, b in COARSE_BANDS], axis=1)
+    coarse = rng.multinomial(band, np.full(frm.N_SUBFRAMES, 1.0 / frm.N_SUBFRAMES))   # (n, 3, 10)
+    coarse = np.ascontiguousarray(coarse.transpose(0, 2, 1))
+    if coarse.max(initial=0) > 0xFFFF:
+        coarse = np.minimum(coarse, 0xFFFF)
+
+    # ---- other frame fields
+    energy_dep = words[:, :961].astype(np.float64) @ (np.arange(961) * 0.0163 + 0.03)
+    ramp = np.clip(14 + np.rint(energy_dep / 380.0), 0, 0xFFFF).astype(np.int64)
+    pileup = rng.poisson(spec_events.astype(np.float64) ** 2 * 5e-6)
+    noise_trig = rng.poisson(2.0, n) * hk["hv_on"]
+    fpga = plan.fpga0_us + np.rint(np.arange(n) * plan.frame_period * 1e6).astype(np.int64)
+    manual = in_cal | (np.concatenate([in_cal[1:], [False]]))
+    fields = {
+        "SyncUW": frm.SIM_SYNC_UW, "SyncLW": frm.SIM_SYNC_LW,
+        "FPGAClock": fpga,
+        "FrameNo": (plan.frame_no0 + np.arange(n)) % (1 << 32),
+        "EventCounter": np.minimum(spec_events + pileup + noise_trig, (1 << 32) - 1),
+        "EventDetected": spec_events,
+        "RampCounter": ramp,
+        "HVMonitor": hk["HVMonitor"], "DetTemperature": hk["DetTemperature"],
+        "TECCurrent": hk["TECCurrent"], "LV1Monitor": hk["LV1Monitor"], "LV2Monitor": hk["LV2Monitor"],
+        "Ch1Start": COARSE_BANDS[0][0], "Ch1Stop": COARSE_BANDS[0][1],
+        "Ch2Start": COARSE_BANDS[1][0], "Ch2Stop": COARSE_BANDS[1][1],
+        "Ch3Start": COARSE_BANDS[2][0], "Ch3Stop": COARSE_BANDS[2][1],
+        "LLDRefVoltage": int(round(LLD_REF_MV / frm.REFERENCE_DAC_GAIN)),
+        "TECRefVoltage": int(round(TEC_REF_MV / frm.REFERENCE_DAC_GAIN)),
+        "WindowUpperThresh": WINDOW_UPPER_BYTE, "WindowLowerThresh": WINDOW_LOWER_BYTE,
+        "FrameDiscardFlag": discard.astype(np.uint8),
+        "IRPowerStatus": 0, "IROperationMode": 1,
+        "MotorControlMode": np.where(manual, 1, 0),
+        "MotorSetPos": pos, "MotorIRPos": ir_pos,
+        "PileupRejMode": 1, "PileupRejTimeBit": 0, "MotorAutoTimeBit": 0,
+    }
+    frames = frm.encode_frames(fields, spectrum=words, coarse=coarse, n=n)
+
+    truth = {
+        "Time": t, "FrameNo": fields["FrameNo"].astype(np.int64), "XSMTime": fpga * 1e-6,
+        "State": state.astype(np.int16), "MotorIRPos": ir_pos.astype(np.int16),
+        "FrameDiscard": discard.astype(np.int16), "HVOn": hk["hv_on"].astype(np.int16),
+        "Theta": geo.theta, "Phi": geo.phi, "DetPosR": geo.detposr,
+        "FovFlag": geo.fov.astype(np.int16), "OccultFlag": geo.occult.astype(np.int16),
+        "GoesFlux": comp["goes"], "GoesFluxFlares": comp["fl_flux"],
+        "TBackground": comp["bg_T"], "EMBackground": comp["bg_em"],
+        "TFlare": comp["fl_T"], "EMFlare": comp["fl_em"],
+        "PhotonFlux": nph,
+        "Gain": g_sun.gain, "Offset": g_sun.offset, "CalGain": g_cal.gain, "CalOffset": g_cal.offset,
+        "RateOpen": rate_open, "RateBe": rate_be,
+        "ExpSun": exp_sun, "ExpCal": exp_cal, "ExpBkg": exp_bkg,
+        "ExpCounts": exp_sun + exp_cal + exp_bkg,
+        "Counts": spec_events, "CoarseCounts": coarse.sum(axis=(1, 2), dtype=np.int64),
+        "Saturated": saturated.astype(np.int16),
+    }
+    return SimulatedFrames(frames, t, truth, expected_min, model, instrument)
