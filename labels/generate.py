@@ -192,6 +192,7 @@ def file_area_fragment(structure: FitsStructure, kind: str | None, *, creation_d
 
 # --- product labels -----------------------------------------------------------------------------
 
+_OBS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z?$")
 
 
@@ -211,10 +212,11 @@ def _obs_times(structure: FitsStructure) -> tuple[str, str]:
     stop = structure.ext_keyword("DATE-END")
     if not start or not stop:
         raise InputFormatError(f"{structure.path}: DATE-OBS/DATE-END missing")
-    try:
-        return pds4_time(str(start)), pds4_time(str(stop))
-    except Exception:
-        raise InputFormatError(f"{structure.path}: unreadable DATE-OBS/DATE-END {start!r}/{stop!r}") from None
+    for value in (start, stop):
+        if not _OBS_RE.match(str(value).strip()):
+            raise InputFormatError(f"{structure.path}: DATE-OBS/DATE-END value {value!r} is not "
+                                   "YYYY-MM-DD hh:mm:ss[.f] (time.md §2)")
+    return pds4_time(str(start)), pds4_time(str(stop))
 
 
 def _lid_for(structure: FitsStructure, kind: str) -> str:
