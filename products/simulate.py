@@ -639,3 +639,504 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
         "Saturated": saturated.astype(np.int16),
     }
     return SimulatedFrames(frames, t, truth, expected_min, model, instrument)
+
+
+# ---------------------------------------------------------------- the day: sessions and truth
+
+#: Ground-station codes used for session identifiers (``level0.md`` §3.1).
+STATIONS = ("G26", "D18", "M65", "GDS")
+#: MET of Chandrayaan-2's lunar orbit insertion (2019-08-20), origin of the orbit numbers.
+LOI_MET = 83116800.0
+#: Overlap between consecutive sessions (s): drawn in this range.
+OVERLAP_RANGE_S = (180.0, 600.0)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One simulated download session (``level0.md`` §3)."""
+
+    sid: str
+    package: Path
+    trigger: Path
+    first: int            # index of its first frame in the day's frames
+    stop: int             # one past its last frame
+    start_met: float
+    stop_met: float
+    ist: bool
+    station: str
+    orbit: int
+    kernel_files: tuple[Path, ...] = ()
+
+    @property
+    def n_records(self) -> int:
+        return self.stop - self.first
+
+
+@dataclass
+class SimulatedDay:
+    """What :func:`simulate_day` wrote, and the truth."""
+
+    date: str
+    profile: str
+    seed: int
+    out_dir: Path
+    sessions: list[SessionInfo]
+    static_kernels: object                 # kernels.StaticKernels
+    metakernel: Path                       # static + every session's kernels, oldest first
+    truth_path: Path
+    truth: dict[str, np.ndarray]
+    flares: list[solar.Flare]
+    faults: list[dict]
+    frames: np.ndarray | None = None       # (N, 2048), only with keep_frames=True
+
+    @property
+    def packages(self) -> list[Path]:
+        return [s.package for s in self.sessions]
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.truth["Time"].size)
+
+    def peak_class(self) -> str:
+        return solar.goes_class(float(np.max(self.truth["GoesFlux"])))
+
+    def to_dict(self) -> dict:
+        return {"date": self.date, "profile": self.profile, "seed": self.seed, "out_dir": str(self.out_dir),
+                "frames": self.n_frames, "counts": int(self.truth["Counts"].sum()),
+                "peak_goes_class": self.peak_class(),
+                "flares": [{"t_peak": f.t_peak, "class": f.goes_class, "T_peak_MK": round(f.T_peak, 2)}
+                           for f in self.flares],
+                "sessions": [{"sid": s.sid, "package": str(s.package), "records": s.n_records,
+                              "start_met": s.start_met, "stop_met": s.stop_met, "ist": s.ist}
+                             for s in self.sessions],
+                "truth": str(self.truth_path), "metakernel": str(self.metakernel),
+                "faults": len(self.faults)}
+
+
+def _parse_date(date) -> tuple[str, float]:
+    """('YYYY-MM-DD', MET of 00:00:00 UTC) of a date string / date."""
+    if isinstance(date, (_dt.date, _dt.datetime)):
+        d = _dt.date(date.year, date.month, date.day)
+    else:
+        try:
+            d = _dt.date.fromisoformat(str(date).strip()[:10])
+        except ValueError:
+            raise ParameterError(f"date {date!r}: expected YYYY-MM-DD") from None
+    met0 = float(datetime64_to_met(np.datetime64(d.isoformat(), "ns")))
+    if met0 < 0:
+        raise ParameterError(f"date {d}: before the MET epoch 2017-01-01")
+    return d.isoformat(), met0
+
+
+def plan_sessions(n_frames: int, frame_period: float, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Split ``n_frames`` frames into 2-6 download sessions that overlap by minutes.
+
+    A full day gets 5 or 6 sessions of about 4-5 h (2-6 h each); a shorter span two or three
+    sessions. Returns (first, stop) frame indices per session; consecutive sessions share
+    ``OVERLAP_RANGE_S`` worth of frames.
+    """
+    span = n_frames * frame_period
+    if span >= 20 * 3600:
+        ns = int(rng.integers(5, 7))
+    elif span >= 8 * 3600:
+        ns = int(np.clip(math.ceil(span / (5 * 3600)), 2, 6))
+    else:
+        ns = 2 if span < 3 * 3600 else 3
+    cuts = np.linspace(0, n_frames, ns + 1)
+    jitter = rng.uniform(-0.08, 0.08, ns - 1) * (n_frames / ns)
+    cuts[1:-1] += jitter
+    out = []
+    for k in range(ns):
+        ov = rng.uniform(*OVERLAP_RANGE_S) / frame_period
+        a = int(round(cuts[k])) if k == 0 else int(round(cuts[k] - ov / 2))
+        b = int(round(cuts[k + 1])) if k == ns - 1 else int(round(cuts[k + 1] + ov / 2))
+        out.append((max(0, a), min(n_frames, b)))
+    return out
+
+
+def session_id(station: str, orbit: int, met_first_tag: float) -> str:
+    """The 36-character session identifier (``level0.md`` §3.1) from the first record's UTC tag."""
+    t = np.datetime64("2017-01-01T00:00:00", "ms") + np.int64(round(met_first_tag * 1000)).astype("timedelta64[ms]")
+    dt = t.astype(_dt.datetime)
+    sid = (f"XSM01{station}CHO{orbit % 100000:05d}00NNNN{dt.year % 100:02d}{dt.timetuple().tm_yday:03d}"
+           f"{dt.hour:02d}{dt.minute:02d}{dt.second:02d}{dt.microsecond // 1000:03d}")
+    assert len(sid) == 36, sid
+    return sid
+
+
+def _pick_isolated(rng, lo: int, hi: int, k: int, avoid: np.ndarray, margin: int = 5) -> list[int]:
+    """Up to ``k`` indices in [lo, hi) at least ``margin`` apart from each other and from ``avoid``."""
+    out: list[int] = []
+    if hi - lo <= 2 * margin:
+        return out
+    cand = rng.permutation(np.arange(lo + margin, hi - margin))
+    for c in cand[: 50 * k]:
+        if all(abs(c - x) > margin for x in out) and not np.any(np.abs(avoid - c) <= margin):
+            out.append(int(c))
+        if len(out) == k:
+            break
+    return sorted(out)
+
+
+def simulate_day(date, profile: str = "active", seed: int = 0, out_dir: str | Path = ".", *,
+                 caldb: str | Path | None = None, flare_class: str | None = None,
+                 flare_peak_met: float | None = None, start_s: float = 0.0,
+                 duration_s: float = SECONDS_PER_DAY, faults: bool = True,
+                 keep_frames: bool = False, progress=None) -> SimulatedDay:
+    """Simulate the level-0 download sessions of one UTC day (or of a part of it).
+
+    Parameters
+    ----------
+    date : str or date
+        The UTC day, ``YYYY-MM-DD``.
+    profile : {'quiet', 'active', 'flare'}
+        Solar activity (:data:`xsm.products.solar.PROFILES`).
+    seed : int
+        Seed of the ``numpy.random.Generator``: the same seed gives the same files.
+    out_dir : path
+        Output folder: ``<SID>.tar`` + ``<SID>.trg`` per session, ``kernels/`` (static kernels,
+        the session kernels unpacked and ``xsm_day.tm``), ``<YYYYMMDD>_truth.fits``.
+    caldb : path, optional
+        CALDB root (default ``$XSM_CALDB``, else the real CALDB under ``$XSM_SHARED``).
+    flare_class : str, optional
+        Class of the big flare (``'M5'``, ``'X2.3'``); any profile then has one.
+    flare_peak_met : float, optional
+        Its peak time (default: a time in the middle half of the span with the Sun in view).
+    start_s, duration_s : float
+        Simulate only [day + start_s, day + start_s + duration_s) (tests use an hour or two).
+    faults : bool
+        Inject corrupted records, lost sync bytes and time-tag jumps (default True).
+    keep_frames : bool
+        Keep the (N, 2048) frames in the result.
+    progress : callable, optional
+        ``progress(n, total=None)``, called as frames are made.
+    """
+    from xsm.products import kernels as K
+
+    day, met_day = _parse_date(date)
+    if not (0 <= start_s < SECONDS_PER_DAY and 0 < duration_s and start_s + duration_s <= SECONDS_PER_DAY):
+        raise ParameterError(f"start_s/duration_s = {start_s}/{duration_s}: the span must lie inside the day")
+    if profile not in solar.PROFILES:
+        raise ParameterError(f"profile {profile!r}: expected one of {', '.join(solar.PROFILES)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    span0 = met_day + start_s
+    span1 = span0 + duration_s
+    t0 = span0 + float(rng.uniform(0.05, 0.95))
+    n = int(math.floor((span1 - 1e-6 - t0) / FRAME_PERIOD)) + 1
+    if progress:
+        progress(0, total=n)
+
+    # ---- geometry from a gap-free kernel set (the truth); sessions get the gap
+    kdir = out / "kernels"
+    orbit = K.orbit_model(met_day, beta_deg=float(rng.uniform(20.0, 40.0)))
+    static = K.write_static_kernels(kdir, mounting=orbit.mounting)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="xsm-sim-") as tmp:
+        truth_ks = K.write_kernel_set(tmp, span0 - 120, span1 + 120, orbit=orbit, ck_gap=False)
+        plan = SpanPlan(t0=t0, n_frames=n)
+        geo = kernel_geometry(plan.met, truth_ks)
+    ck_gap = K.default_ck_gap(span0, span1, length_s=min(600.0, 0.05 * duration_s))
+
+    # ---- the events of the span
+    met = plan.met
+    plan.hv_on_at = t0 + HV_OFF_S
+    visible = (geo.fov == 1) & (geo.occult == 0)
+    if duration_s >= 3 * 3600:
+        # one calibration-source period of 10 min while the Sun is occulted (as operations do)
+        occ = np.flatnonzero(~visible & (met > t0 + 0.1 * duration_s))
+        if occ.size:
+            a = met[occ[0]] + 60.0
+            plan.cal_periods = [(a, a + 600.0)]
+    plan.discard_frames = sorted(int(i) for i in rng.choice(np.arange(100, n - 10), size=min(3, max(0, n - 110)),
+                                                            replace=False)) if n > 200 else []
+    plan.fpga0_us = int(rng.integers(1_000_000, 5_000_000_000))
+    plan.frame_no0 = int(rng.integers(1, 1_000_000))
+    if flare_peak_met is None and (flare_class or solar.PROFILES[profile]["big"]):
+        mid = np.flatnonzero(visible & (met > span0 + 0.25 * duration_s) & (met < span0 + 0.75 * duration_s))
+        if mid.size == 0:
+            mid = np.flatnonzero(visible)
+        if mid.size:
+            # peak well inside a visible stretch: the middle of the longest visible run
+            runs = np.split(mid, np.flatnonzero(np.diff(mid) > 1) + 1)
+            best = max(runs, key=len)
+            flare_peak_met = float(met[best[len(best) // 2]])
+    model = solar.make_solar_model(profile, span0, span1, rng, flare_class=flare_class,
+                                   flare_peak=flare_peak_met)
+    instrument = load_instrument(span0, caldb)
+    sim = simulate_span(plan, model, geo, instrument, rng, progress=(lambda k: progress(k)) if progress else None)
+
+    # ---- sessions
+    bounds = plan_sessions(n, FRAME_PERIOD, rng)
+    sessions, fault_log = _write_sessions(sim, bounds, out, kdir, orbit, ck_gap, rng, faults=faults)
+    mk = kdir / "xsm_day.tm"
+    session_files = [p for s in sessions for p in s.kernel_files]
+    mk.write_text(K.metakernel_text([*static.files, *session_files],
+                                    comment=f"xsm simulated day {day}: static kernels + session kernels, oldest first."))
+    truth_path = out / f"{day.replace('-', '')}_truth.fits"
+    write_truth(truth_path, sim, sessions, fault_log, day=day, profile=profile, seed=seed, ck_gap=ck_gap)
+    return SimulatedDay(date=day, profile=profile, seed=seed, out_dir=out, sessions=sessions,
+                        static_kernels=static, metakernel=mk, truth_path=truth_path, truth=sim.truth,
+                        flares=list(model.flares), faults=fault_log,
+                        frames=sim.frames if keep_frames else None)
+
+
+def write_truth(path: Path, sim: SimulatedFrames, sessions: list[SessionInfo], faults: list[dict], *,
+                day: str, profile: str, seed: int, ck_gap: tuple[float, float] | None = None) -> Path:
+    """The truth beside the sessions: FITS with extensions SECONDS (one row per simulated frame),
+    SPECTRA (expected words per 60 frames), FLARES, SESSIONS and FAULTS."""
+    from astropy.io import fits
+
+    from xsm.products.fitsio import write_fits_atomic
+    from xsm.products.provenance import SOFTWARE_VERSION
+
+    tr = sim.truth
+    cols = []
+    for k, v in tr.items():
+        v = np.asarray(v)
+        fmt = "D" if v.dtype.kind == "f" else ("K" if v.dtype.itemsize > 2 else "I")
+        cols.append(fits.Column(name=k, format=fmt, array=v))
+    sec = fits.BinTableHDU.from_columns(cols, name="SECONDS")
+    nmin = sim.expected_spectra.shape[0]
+    spec = fits.BinTableHDU.from_columns([
+        fits.Column(name="FIRST_FRAME", format="K", array=np.arange(nmin) * 60),
+        fits.Column(name="TSTART", format="D", array=tr["Time"][np.arange(nmin) * 60]),
+        fits.Column(name="NFRAMES", format="J", array=np.minimum(60, tr["Time"].size - np.arange(nmin) * 60)),
+        fits.Column(name="EXPECTED", format=f"{frm.N_SPECTRUM_WORDS}D", array=sim.expected_spectra),
+    ], name="SPECTRA")
+    fl = sim.model.flares
+    flares = fits.BinTableHDU.from_columns([
+        fits.Column(name="T_PEAK", format="D", array=np.array([f.t_peak for f in fl], dtype=float)),
+        fits.Column(name="PEAK_FLUX", format="D", array=np.array([f.peak_flux for f in fl], dtype=float)),
+        fits.Column(name="CLASS", format="8A", array=np.array([f.goes_class for f in fl], dtype="U8")),
+        fits.Column(name="T_PEAK_MK", format="D", array=np.array([f.T_peak for f in fl], dtype=float)),
+        fits.Column(name="RISE_S", format="D", array=np.array([f.rise_s for f in fl], dtype=float)),
+        fits.Column(name="DECAY_S", format="D", array=np.array([f.decay_s for f in fl], dtype=float)),
+    ], name="FLARES")
+    sess = fits.BinTableHDU.from_columns([
+        fits.Column(name="SID", format="36A", array=np.array([s.sid for s in sessions], dtype="U36")),
+        fits.Column(name="FIRST_FRAME", format="K", array=np.array([s.first for s in sessions], dtype=np.int64)),
+        fits.Column(name="STOP_FRAME", format="K", array=np.array([s.stop for s in sessions], dtype=np.int64)),
+        fits.Column(name="START_MET", format="D", array=np.array([s.start_met for s in sessions])),
+        fits.Column(name="STOP_MET", format="D", array=np.array([s.stop_met for s in sessions])),
+        fits.Column(name="IST", format="I", array=np.array([int(s.ist) for s in sessions], dtype=np.int16)),
+        fits.Column(name="ORBIT", format="J", array=np.array([s.orbit for s in sessions], dtype=np.int32)),
+    ], name="SESSIONS")
+    fa = fits.BinTableHDU.from_columns([
+        fits.Column(name="SID", format="36A", array=np.array([f["sid"] for f in faults], dtype="U36")),
+        fits.Column(name="KIND", format="16A", array=np.array([f["kind"] for f in faults], dtype="U16")),
+        fits.Column(name="RECORD", format="K", array=np.array([f["record"] for f in faults], dtype=np.int64)),
+        fits.Column(name="FRAME", format="K", array=np.array([f["frame"] for f in faults], dtype=np.int64)),
+    ], name="FAULTS")
+    prim = fits.PrimaryHDU()
+    h = prim.header
+    h["CREATOR"] = ("xsm simulate day", "software that wrote this file")
+    h["XSMSWVER"] = SOFTWARE_VERSION
+    h["SIMDATE"] = (day, "simulated UTC day")
+    h["PROFILE"] = (profile, "solar activity profile")
+    h["RNGSEED"] = (int(seed), "numpy Generator seed")
+    h["CALDBVER"] = sim.instrument.caldb_version
+    for i, (code, name) in enumerate(sorted(sim.instrument.caldb_files.items()), 1):
+        h[f"CALFIL{i:02d}"] = (f"{code}={name}", "calibration file used")
+    h["BLOCK_S"] = (BLOCK_S, "s per spectral-shape block")
+    h["FRPERIOD"] = (FRAME_PERIOD, "frame period (s)")
+    if ck_gap:
+        h["CKGAP0"] = (ck_gap[0], "MET start of the session CK gap")
+        h["CKGAP1"] = (ck_gap[1], "MET stop of the session CK gap")
+    h["NFRAMES"] = int(tr["Time"].size)
+    h["NCOUNTS"] = (int(tr["Counts"].sum()), "sum of every spectrum word of every frame")
+    h["PEAKFLUX"] = (float(np.max(tr["GoesFlux"])), "peak GOES 1-8 A flux (W m-2)")
+    h["PEAKCLAS"] = (solar.goes_class(float(np.max(tr["GoesFlux"]))), "peak GOES class")
+    h["COMMENT"] = "SYNTHETIC DATA (not flight data): truth of xsm simulate day"
+    for k, v in STATE_NAMES.items():
+        h[f"STATE{k}"] = v
+    write_fits_atomic(fits.HDUList([prim, sec, spec, flares, sess, fa]), path, overwrite=True)
+    return path
+
+
+def read_truth(path: str | Path) -> dict[str, np.ndarray]:
+    """Per-frame truth columns of a truth file (extension SECONDS)."""
+    from astropy.io import fits
+
+    with fits.open(path) as h:
+        d = h["SECONDS"].data
+        return {n: np.array(d[n]) for n in d.columns.names}
+
+
+# ---------------------------------------------------------------- level-0 records and packages
+
+def _utc_fields(met_tag: np.ndarray) -> dict[str, np.ndarray]:
+    """Calendar fields of MET tags (year, month, day, hour, minute, second, nanosecond)."""
+    ns = np.datetime64("2017-01-01T00:00:00", "ns") + np.rint(np.asarray(met_tag) * 1e9).astype(np.int64).astype("timedelta64[ns]")
+    Y = ns.astype("datetime64[Y]")
+    M = ns.astype("datetime64[M]")
+    D = ns.astype("datetime64[D]")
+    sod = (ns - D).astype(np.int64)
+    return {"year": Y.astype(np.int64) + 1970, "month": (M - Y).astype(np.int64) + 1,
+            "day": (D - M).astype(np.int64) + 1, "hour": sod // 3_600_000_000_000,
+            "minute": sod // 60_000_000_000 % 60, "second": sod // 1_000_000_000 % 60,
+            "nanosec": sod % 1_000_000_000}
+
+
+def _records(frames: np.ndarray, met_tag: np.ndarray, dh_time_us: np.ndarray, dh_seq: np.ndarray, *,
+             ist: bool, orbit: int, station_id: int) -> np.ndarray:
+    """Level-0 records (N, 2120) of ``level0.md`` §1 (the level-0 module's writer when it exists)."""
+    try:
+        from xsm.products import level0 as L0
+        enc = getattr(L0, "encode_records", None)
+    except ImportError:
+        enc = None
+    if enc is not None:
+        return enc(frames, met_tag, dh_time_us=dh_time_us, dh_seq=dh_seq, ist=ist, orbit=orbit,
+                   station_id=station_id, simulated=True)
+    import zlib
+
+    n = frames.shape[0]
+    rec = np.zeros((n, 2120), dtype=np.uint8)
+
+    def put(off, size, v):
+        v = np.asarray(v, dtype=np.uint64)
+        v = np.broadcast_to(v, (n,))
+        for i in range(size):
+            rec[:, off + i] = (v >> np.uint64(8 * (size - 1 - i))) & np.uint64(0xFF)
+
+    tag = np.asarray(met_tag, dtype=np.float64) + (19800.0 if ist else 0.0)
+    u = _utc_fields(tag)
+    put(0, 4, 0x1ACFFC1D)
+    put(4, 1, 1)
+    put(5, 1, (1 if ist else 0) | 2 | 4 | 8)
+    put(6, 2, 60)
+    put(8, 2, 2048)
+    put(10, 2, 12)
+    put(12, 4, np.arange(n))
+    put(16, 4, np.asarray(dh_seq) % (1 << 32))
+    put(20, 2, 0x5853)
+    put(22, 2, station_id)
+    put(24, 8, dh_time_us)
+    put(32, 2, u["year"])
+    for off, k in ((34, "month"), (35, "day"), (36, "hour"), (37, "minute"), (38, "second")):
+        put(off, 1, u[k])
+    put(40, 4, u["nanosec"])
+    put(44, 4, orbit)
+    rec[:, 60:2108] = frames
+    crc = np.fromiter((zlib.crc32(r) for r in rec[:, :2108]), dtype=np.uint64, count=n)
+    put(2108, 4, crc)
+    put(2112, 4, np.arange(n))
+    put(2116, 4, 0x58454E44)
+    return rec
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _package(out: Path, sid: str, files: list[tuple[Path, str, str]]) -> tuple[Path, Path]:
+    """``<SID>.tar`` with the segment files and the manifest (``level0.md`` §3.2), and ``<SID>.trg``."""
+    import os
+    import tarfile
+    import tempfile
+
+    lines = [f"{p.name},{p.stat().st_size},{_md5(p)},{seg},{kind}" for p, seg, kind in files]
+    man = files[0][0].parent / f"{sid}_manifest.csv"
+    man.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    pkg = out / f"{sid}.tar"
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{sid}.", suffix=".tar")
+    os.close(fd)
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        for p in [f[0] for f in files] + [man]:
+            info = tar.gettarinfo(str(p), arcname=p.name)
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            with open(p, "rb") as fh:
+                tar.addfile(info, fh)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, pkg)
+    trg = out / f"{sid}.trg"
+    trg.write_text(f"size={pkg.stat().st_size}\nmd5={_md5(pkg)}\n")
+    return pkg, trg
+
+
+def _write_sessions(sim: SimulatedFrames, bounds: list[tuple[int, int]], out: Path, kdir: Path, orbit,
+                    ck_gap, rng: np.random.Generator, *, faults: bool = True):
+    """Write every session package; return (sessions, fault log)."""
+    import shutil
+    import tempfile
+
+    from xsm.products import kernels as K
+
+    met = sim.met
+    n = met.size
+    dh_time = np.rint(met * 1e6).astype(np.int64)
+    dh_seq0 = int(rng.integers(0, 1 << 31))
+    sessions: list[SessionInfo] = []
+    fault_log: list[dict] = []
+    period = orbit.period_s
+    for k, (a, b) in enumerate(bounds):
+        idx = np.arange(a, b)
+        tag = met[idx].copy()
+        frames = sim.frames[idx]
+        ist = (k % 2 == 1)
+        station = STATIONS[int(rng.integers(0, len(STATIONS)))]
+        orb = 1 + int((met[a] - LOI_MET) // period)
+        sid = session_id(station, orb, met[a])
+        overl = np.zeros(b - a, bool)
+        if k > 0:
+            overl |= idx < bounds[k - 1][1]
+        if k < len(bounds) - 1:
+            overl |= idx >= bounds[k + 1][0]
+        bad_crc: list[int] = []
+        junk_at: int | None = None
+        if faults:
+            # isolated +1 s time-tag jumps, away from overlaps, edges and each other
+            avoid = np.flatnonzero(overl)
+            for j in _pick_isolated(rng, 0, b - a, 2, avoid, margin=10):
+                tag[j] += 1.0
+                fault_log.append({"sid": sid, "kind": "time_jump", "record": j, "frame": a + j})
+            # corrupted records and lost sync bytes only where the neighbour session has a copy;
+            # never the same frame in two sessions (the other session's copy stays good)
+            cand = np.flatnonzero(overl)
+            taken = {f["frame"] for f in fault_log if f["kind"] == "bad_crc"}
+            cand = np.array([c for c in cand if (a + c) not in taken and 2 < c < b - a - 3], dtype=np.int64)
+            if cand.size >= 4:
+                pick = sorted(int(c) for c in rng.choice(cand, size=3, replace=False))
+                bad_crc = pick[:2]
+                junk_at = pick[2]
+        recs = _records(frames, tag, dh_time[idx], (dh_seq0 + idx) % (1 << 32), ist=ist, orbit=orb,
+                        station_id=26 + k)
+        for j in bad_crc:
+            recs[j, 60 + 1000] ^= 0xFF          # a flipped frame byte: the CRC no longer matches
+            fault_log.append({"sid": sid, "kind": "bad_crc", "record": j, "frame": a + j})
+        with tempfile.TemporaryDirectory(prefix="xsm-sess-") as tmpd:
+            tmp = Path(tmpd)
+            seg = f"{sid}_00"
+            pld = tmp / f"{seg}.pld"
+            with open(pld, "wb") as f:
+                if junk_at is not None:
+                    f.write(recs[:junk_at].tobytes())
+                    f.write(rng.integers(0, 256, 37, dtype=np.uint8).tobytes())
+                    f.write(recs[junk_at:].tobytes())
+                    fault_log.append({"sid": sid, "kind": "lost_sync", "record": junk_at, "frame": a + junk_at})
+                else:
+                    f.write(recs.tobytes())
+            sk = K.write_session_kernels(tmp, seg, float(met[a]), float(met[b - 1]) + 1.0, orbit,
+                                         ck_gaps_met=[ck_gap] if ck_gap else ())
+            files = [(pld, "00", "pld"), (sk.spk, "00", "spk"), (sk.ck, "00", "ck"), (sk.sclk, "00", "sclk")]
+            pkg, trg = _package(out, sid, files)
+            kept = []
+            for p in (sk.sclk, sk.spk, sk.ck):
+                dst = kdir / p.name
+                shutil.copyfile(p, dst)
+                kept.append(dst)
+        sessions.append(SessionInfo(sid=sid, package=pkg, trigger=trg, first=a, stop=b,
+                                    start_met=float(met[a]), stop_met=float(met[b - 1]), ist=ist,
+                                    station=station, orbit=orb, kernel_files=tuple(kept)))
+    return sessions, fault_log
