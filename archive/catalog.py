@@ -311,7 +311,7 @@ class Catalog:
 
     def replace_rates(self, day: str, version: int | None, time: np.ndarray, rate: np.ndarray,
                       error: np.ndarray | None = None, fracexp: np.ndarray | None = None,
-                      lc_path: str | Path | None = None) -> dict:
+                      lc_path: str | Path | None = None, refresh_view: bool = True) -> dict:
         """Store a day's 1 s rates as Parquet and re-derive its flares.
 
         Returns the day's rate summary (``PeakRate``, ``PeakTime``, ``MeanRate``) and the
@@ -324,7 +324,8 @@ class Catalog:
         error = np.full_like(rate, np.nan) if error is None else np.asarray(error, np.float32)
         fracexp = np.ones_like(rate) if fracexp is None else np.asarray(fracexp, np.float32)
         write_rates_parquet(self.rates_path(day), time, rate, error, fracexp, version)
-        self.refresh_rates_view()
+        if refresh_view:
+            self.refresh_rates_view()
         found = _flares.detect_flares(time, rate)
         self.con.execute("DELETE FROM flares WHERE day = ?", [day])
         lc_rel = self.rel(lc_path) if lc_path is not None else None
