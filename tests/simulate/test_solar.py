@@ -1,0 +1,65 @@
+"""The physical model: GOES classes, thermal spectrum, flare profiles."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xsm.products import solar
+from xsm.products.errors import ParameterError
+
+
+@pytest.mark.parametrize("cls, flux", [("A1", 1e-8), ("B2.5", 2.5e-7), ("C1.0", 1e-6), ("M5", 5e-5),
+                                       ("x2.3", 2.3e-4)])
+def test_goes_class_round_trip(cls, flux):
+    assert solar.parse_goes_class(cls) == pytest.approx(flux)
+    assert solar.goes_class(flux) == cls.upper() if "." in cls else cls.upper() + ".0"
+
+
+@pytest.mark.parametrize("bad", ["Q1", "", "M-1", "M0"])
+def test_bad_class_is_a_parameter_error(bad):
+    with pytest.raises(ParameterError):
+        solar.parse_goes_class(bad)
+
+
+def test_goes_flux_table_matches_direct_integration():
+    T = np.array([2.0, 5.0, 12.0, 25.0])
+    em = np.array([1e49, 1e48, 1e48, 1e49])
+    direct = solar.goes_flux_of_spectrum(solar.photon_spectrum(T, em))
+    assert np.allclose(solar.goes_flux(T, em), direct, rtol=1e-4)
+
+
+def test_m1_flare_relation():
+    # 15 MK, 1e49 cm^-3 is an M1-M2 flare (observed T-EM-class relation)
+    assert 1e-5 <= solar.goes_flux(15.0, 1e49) < 2e-5
+
+
+def test_fe_line_complex_grows_with_temperature():
+    ew = solar.line_equivalent_widths(np.array([5.0, 25.0]))
+    fe = [ln[4] for ln in solar.LINES].index("Fe XXV")
+    assert ew[1, fe] > 10 * ew[0, fe]
+    spec = solar.photon_spectrum(25.0, 1e48)
+    k = np.searchsorted(solar.PHOTON_EDGES, 6.7) - 1
+    cont = solar.continuum(solar.PHOTON_ENERGY[k:k + 1], 25.0, 1e48)[0] * solar.PHOTON_WIDTH
+    assert spec[k] > 3 * float(cont)      # the 6.7 keV line stands out of the continuum
+
+
+def test_flare_profile_peaks_at_requested_flux_and_time():
+    fl = solar.Flare(t_peak=5000.0, peak_flux=solar.parse_goes_class("X2"), rise_s=240, decay_s=1200)
+    t = np.arange(0.0, 12000.0, 1.0)
+    flux, T, em = solar.flare_profile(t, fl)
+    assert flux.max() == pytest.approx(2e-4)
+    assert t[flux.argmax()] == 5000.0
+    assert t[T.argmax()] < 5000.0 < t[em.argmax()]          # T leads, EM lags the flux peak
+    # rise of minutes, decay of tens of minutes
+    half = t[flux >= 1e-4]
+    assert 60 < 5000 - half[0] < 600 and 600 < half[-1] - 5000 < 3000
+    # EM x goes_per_em(T) reproduces the flux
+    assert np.allclose(solar.goes_flux(T, em), flux, rtol=1e-9)
+
+
+def test_solar_model_is_deterministic_per_seed():
+    a = solar.make_solar_model("active", 0.0, 86400.0, np.random.default_rng(3))
+    b = solar.make_solar_model("active", 0.0, 86400.0, np.random.default_rng(3))
+    assert a == b and len(a.flares) >= 4
+    with pytest.raises(ParameterError):
+        solar.make_solar_model("stormy", 0.0, 1.0, np.random.default_rng(0))
