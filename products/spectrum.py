@@ -280,6 +280,10 @@ class Spectrum:
     keywords: dict = field(default_factory=dict)
     arf: arfmod.Arf | None = None
     provenance: Provenance | None = None
+    #: counts that fell outside the PI grid (both modes; written as OUTCNTS in default mode)
+    lost: int = 0
+    #: Σ SpecEvents (all 963 words) of the frames used
+    events: int = 0
 
     @property
     def nchan(self) -> int:
@@ -393,13 +397,16 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
         syssum = np.zeros((R, nchan), dtype=np.float32)
         wh = WichmannHill()
         per_frame = None
+        lost = events = 0
         for a, b in _chunks_by_counts(data, rows, words):
             w = _words(data, rows[a:b], words)
+            events += int(w.sum())
             if p.is_pi:
                 pf = pi.pi_compat(w, fg.gain[a:b], fg.offset[a:b], cal.grid, wh,
                                   syserr=cal.syserr if p.addsyserror else None)
                 fc = pf.counts.astype(np.float32)
                 fs = pf.syssum if pf.syssum is not None else None
+                lost += int(pf.out.sum())
             else:
                 fc = np.zeros((b - a, N_PHA), dtype=np.float32)
                 fc[:, :w.shape[1]] = w
@@ -424,10 +431,11 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
         counts = np.zeros((R, nchan), dtype=np.float64 if area else np.int64)
         syssum = np.zeros((R, nchan), dtype=np.float64)
         var = np.zeros((R, nchan), dtype=np.float64) if area else None
-        ovf = uld = out = 0
+        ovf = uld = out = events = 0
         for a in range(0, F, DEFAULT_CHUNK_FRAMES):
             b = min(F, a + DEFAULT_CHUNK_FRAMES)
             w = _words(data, rows[a:b], words)
+            events += int(w.sum())
             ovf += int(w[:, pi.OVERFLOW_WORD].sum())
             uld += int(w[:, pi.ULD_WORD].sum())
             rchunk = row[a:b]
@@ -467,6 +475,7 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
             syserr = np.zeros((R, nchan), dtype=np.float32)
         if p.is_pi:
             extra.update(OVFCNTS=ovf, ULDCNTS=uld, OUTCNTS=out)
+        lost = out
         codes = sorted({int(v) for v in filt})
         extra["FILTER"] = FILTER_NAMES[codes[0]] if len(codes) == 1 else "MIXED"
 
@@ -499,7 +508,7 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
         filt = np.zeros(R, dtype=np.uint8)
     return Spectrum(p.chantype, p.type2, counts, stat, syserr, exposure, row_tstart, row_tstop,
                     filt.astype(np.uint8), p.mode, ts_kw, te_kw, date_obs, date_end, respfile, ancrfile,
-                    cal.version, p.areascal, p, extra, arf, prov)
+                    cal.version, p.areascal, p, extra, arf, prov, lost=lost, events=events)
 
 
 def _group_sum(key: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
