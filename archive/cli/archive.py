@@ -40,5 +40,96 @@ def ingest_cmd(
         console.print(f"[red]size/md5 differ from its label:[/] {m}")
 
 
+@app.command("build-day")
+@handle_errors
+def build_day_cmd(
+    date: str = typer.Argument(..., help="Day to build (YYYY-MM-DD or YYYYMMDD)."),
+    level1: Path = typer.Option(None, "--level1", help="Directory with the day's level-1 .fits/.hk/.sa."),
+    sessions: list[Path] = typer.Option(None, "--session", "-s",
+                                        help="Level-0 session package(s) (repeat) instead of --level1."),
+    caldb: Path = typer.Option(None, "--caldb", envvar="XSM_CALDB", help="CALDB root."),
+    compat: bool = typer.Option(False, "--compat", help="XSMDAS 1.2 compatibility mode."),
+    archive: Path = ARCHIVE_OPTION,
+    json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
+) -> None:
+    """Build one day: raw + calibrated products, labels, day zip + label; idempotent."""
+    from xsm.archive.build import build_day
+    from xsm.products.provenance import Mode
+
+    res = build_day(archive, date, level1=level1, sessions=sessions or (), caldb=caldb,
+                    mode=Mode.XSMDAS_1_2 if compat else Mode.DEFAULT)
+    if json_out:
+        print_json(res.to_dict())
+        return
+    if not res.changed:
+        console.print(f"{res.day}: unchanged (version {res.version}); nothing written")
+        return
+    print_table([{"kind": p.kind, "version": p.version, "status": p.status, "file": p.path.name,
+                  "reason": p.reason or ""} for p in res.products], title=f"{res.day} -> {res.zip}")
+    if not res.sun:
+        console.print("[yellow]no standard GTI (Sun never observed): no calibrated products[/]")
+
+
+@app.command("verify")
+@handle_errors
+def verify_cmd(
+    archive: Path = ARCHIVE_OPTION,
+    days: list[str] = typer.Option(None, "--day", help="Only these days (repeat)."),
+    no_labels: bool = typer.Option(False, "--no-labels", help="Skip label validation."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Processes for label validation."),
+    json_out: bool = typer.Option(False, "--json", help="Report as JSON."),
+) -> None:
+    """Re-hash every file, validate every label, report fixity errors (exit 1 if any)."""
+    from xsm.archive.catalog import day_tag
+    from xsm.archive.verify import verify
+
+    with progress_bar("verify", disable=json_out) as advance:
+        rep = verify(archive, days=[day_tag(d) for d in days] if days else None,
+                     labels=not no_labels, workers=workers, progress=advance)
+    if json_out:
+        print_json(rep.to_dict())
+    else:
+        console.print(f"{rep.files} file(s) re-hashed, {rep.labels} label(s) validated: "
+                      + ("[green]OK[/]" if rep.ok else f"[red]{len(rep.problems)} problem(s)[/]"))
+        for p in rep.problems:
+            console.print(f"[red]{p}[/]", highlight=False, soft_wrap=True)
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+@app.command("release")
+@handle_errors
+def release_cmd(
+    name: str = typer.Argument(..., help="Release name (e.g. release_001)."),
+    day_from: str = typer.Option(..., "--from", help="First day (YYYY-MM-DD)."),
+    day_to: str = typer.Option(..., "--to", help="Last day (YYYY-MM-DD)."),
+    archive: Path = ARCHIVE_OPTION,
+    workers: int = typer.Option(1, "--workers", "-j", help="Processes for label validation."),
+    json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
+) -> None:
+    """Package a release for ISDA (bundle, collections, manifests, release note)."""
+    from xsm.archive.release import ReleaseRefused, make_release
+
+    try:
+        res = make_release(archive, name, day_from, day_to, workers=workers)
+    except ReleaseRefused as exc:
+        if json_out:
+            print_json({"refused": True, "problems": [p.__dict__ for p in exc.problems]})
+        else:
+            console.print(f"[red]release {name} refused: {len(exc.problems)} problem(s)[/]")
+            for p in exc.problems:
+                console.print(f"[red]{p}[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if json_out:
+        print_json(res.to_dict())
+        return
+    console.print(f"release {res.name} ({res.bundle_lidvid}): {res.files} files, days "
+                  f"{res.days[0]}..{res.days[-1]} -> {res.path}")
+    for c in res.changes:
+        if c["kind"] != "new":
+            console.print(f"  {c['kind']}: {c['lid']} {c['old_vid']} -> {c['new_vid']}: {c['reason']}")
+    console.print(f"release note: {res.note}")
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="archive")

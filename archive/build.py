@@ -1,0 +1,634 @@
+"""The day-wise archive: :func:`build_day` (``xsm archive build-day DATE``), ``archive.md`` §1-2.
+
+Layout under the archive root::
+
+    YYYY/MM/DD/raw/ch2_xsm_YYYYMMDD_vN_level1.{fits,hk,sa} + ..._level1_{fits,hk,sa}.xml
+    YYYY/MM/DD/calibrated/ch2_xsm_YYYYMMDD_vN_level2.{gti,pha,lc} + ..._level2_{gti,pha,lc}.xml
+    YYYY/MM/DD/ch2_xsm_YYYYMMDD_vN.zip + ch2_xsm_YYYYMMDD_vN.xml + ch2_xsm_YYYYMMDD_vN_zip.json
+    archive.duckdb, catalog/rates/...                       (the catalog, :mod:`.catalog`)
+
+Versions [P] (``pds4.md`` §2.3, ``archive.md`` §6). Every product carries a *build key*, a
+sha256 of what determines its content:
+
+* raw (level 1): the content fingerprint of the level-1 file (data bytes and the header cards
+  except DATE, FILENAME, CHECKSUM/DATASUM; so the software version and mode recorded in the
+  header count, the processing date does not);
+* calibrated (level 2): the raw keys, the software version, the mode, the standard parameters
+  (``products.md`` §9) and the calibration files the day selects (code name, basename, sha256).
+
+A rebuild whose keys equal the catalogued current version changes nothing (no file is
+written). A changed key makes the next major version of that product (``_v2_``, ``2.0``,
+``Modification_History`` listing every version, the reason recorded); files of earlier
+versions are never touched. A CALDB change therefore makes new calibrated versions of exactly
+the days whose selected calibration files change. The day zip gets a new version whenever one
+of its members does.
+
+Everything is made in a staging directory inside the archive root and moved into place only
+when the whole day succeeded, then catalogued.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xsm.archive import meta
+from xsm.archive.catalog import Catalog, open_catalog
+from xsm.archive.ingest import index_file
+from xsm.products.errors import ArchiveError, InputFormatError, ParameterError
+from xsm.products.fitsio import atomic_path
+from xsm.products.met import date_tag, day_start_met, parse_date
+from xsm.products.provenance import SOFTWARE_VERSION, Mode
+
+log = logging.getLogger(__name__)
+
+RAW_KINDS = ("fits", "hk", "sa")
+CAL_KINDS = ("gti", "pha", "lc")
+#: Header keywords that do not count in a product's content fingerprint.
+VOLATILE_KEYS = {"DATE", "FILENAME", "CHECKSUM", "DATASUM"}
+
+#: The official archive's standard product parameters (``products.md`` §9).
+STANDARD_PARAMETERS = {
+    "gti": {"filterfile": "standard", "usesunang": True, "usergtifile": None},
+    "pha": {"spectype": "II", "chantype": "PI", "tbinsize": 60.0, "tstart": 0.0, "tstop": 0.0,
+            "areascal": True, "genarf": False, "addsyserror": True},
+    "lc": {"lctype": "standard", "tbinsizesec": 1, "areascal": True, "enesel": True,
+           "enelow": 0.5, "enehigh": 15.0},
+}
+
+
+def day_dir(root: str | Path, day: str) -> Path:
+    """``<root>/YYYY/MM/DD`` of a ``YYYYMMDD`` day."""
+    return Path(root) / day[:4] / day[4:6] / day[6:8]
+
+
+def product_name(day: str, version: int, kind: str) -> str:
+    """Archive file name of a product kind (``ch2_xsm_YYYYMMDD_vN_level2.lc``)."""
+    level = 1 if kind in RAW_KINDS else 2
+    return f"ch2_xsm_{day}_v{version}_level{level}.{kind}"
+
+
+def zip_name(day: str, version: int) -> str:
+    return f"ch2_xsm_{day}_v{version}.zip"
+
+
+def content_fingerprint(path: str | Path) -> str:
+    """sha256 of a FITS file's content that matters (``VOLATILE_KEYS`` and file-name HISTORY aside)."""
+    from astropy.io import fits
+
+    h = hashlib.sha256()
+    try:
+        with fits.open(path, memmap=True) as hdul, open(path, "rb") as raw:
+            for i, hdu in enumerate(hdul):
+                for card in hdu.header.cards:
+                    if card.keyword in VOLATILE_KEYS:
+                        continue
+                    text = str(card.value)
+                    if card.keyword == "HISTORY" and "ch2_xsm_" in text:
+                        # file names carry the version: keep only the parameter name
+                        text = text.split("=", 1)[0]
+                    h.update(f"{card.keyword}={text}\n".encode())
+                info = hdul.fileinfo(i)
+                raw.seek(info["datLoc"])
+                left = info["datSpan"]
+                while left > 0:
+                    b = raw.read(min(left, 1 << 20))
+                    if not b:
+                        break
+                    h.update(b)
+                    left -= len(b)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputFormatError(f"{path}: cannot fingerprint ({str(exc).splitlines()[0]})") from None
+    return h.hexdigest()
+
+
+def _sha(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class ProductBuild:
+    """One product of a day build."""
+
+    kind: str
+    path: Path
+    label: Path
+    version: int
+    lidvid: str
+    status: str  # 'new' (first version), 'changed' (new version), 'unchanged'
+    reason: str | None = None
+    supersedes: str | None = None
+
+
+@dataclass
+class DayBuild:
+    """Result of :func:`build_day`."""
+
+    day: str
+    version: int
+    changed: bool
+    products: list[ProductBuild] = field(default_factory=list)
+    zip: Path | None = None
+    zip_label: Path | None = None
+    sun: bool = True
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"day": self.day, "version": self.version, "changed": self.changed, "sun": self.sun,
+                "zip": str(self.zip) if self.zip else None,
+                "products": [{"kind": p.kind, "path": str(p.path), "version": p.version,
+                              "status": p.status, "reason": p.reason} for p in self.products],
+                "reasons": self.reasons}
+
+
+# ---------------------------------------------------------------------------------- inputs
+
+def find_level1(source: str | Path, day: str) -> dict[str, Path]:
+    """The day's level-1 ``.fits``/``.hk``/``.sa`` in a directory (any version: the highest)."""
+    src = Path(source)
+    out: dict[str, Path] = {}
+    for kind in RAW_KINDS:
+        cands = sorted(src.glob(f"ch2_xsm_{day}_v*_level1.{kind}"),
+                       key=lambda p: meta.day_version_of(p.name)[1] or 0)
+        if cands:
+            out[kind] = cands[-1]
+    missing = [k for k in RAW_KINDS if k not in out]
+    if missing:
+        raise InputFormatError(f"{src}: no level-1 {', '.join('.' + m for m in missing)} file of {day}")
+    return out
+
+
+def _level1_from_sessions(sessions: Sequence[Path], day: str, work: Path, mode: Mode) -> dict[str, Path]:
+    from xsm.products import level0
+
+    level0.build_level1([Path(s) for s in sessions], work, mode=mode)
+    return find_level1(work, day)
+
+
+def calibration_key(caldb, day: str, tstart: float, tstop: float, mode: Mode) -> tuple[dict, str | None]:
+    """Calibration files the day selects: ``{code: {"file": basename, "sha256": ...}}``, version."""
+    from xsm.caldb_manager.context import calibration_context
+    from xsm.products.provenance import file_sha256
+
+    ctx = calibration_context(tstart, caldb, rule=mode, tstop=tstop)
+    files = {code: {"file": p.name, "sha256": file_sha256(p)} for code, p in sorted(ctx.files.items())}
+    return files, ctx.version
+
+
+# ---------------------------------------------------------------------------------- level 2
+
+def make_level2(level1: dict[str, Path], out_dir: Path, names: dict[str, str], *, caldb, mode: Mode,
+                processing_date: str | None = None) -> dict[str, Path]:
+    """The standard calibrated products of a day (``products.md`` §9) into ``out_dir``.
+
+    Returns ``{kind: path}`` for ``gti``, ``pha``, ``lc``; ``{}`` when the Sun was never
+    observed (empty standard GTI): then the day has no calibrated products.
+    """
+    import warnings
+
+    import numpy as np
+
+    from xsm.caldb_manager.context import calibration_context
+    from xsm.products import frame
+    from xsm.products import gti as G
+    from xsm.products import lightcurve as LC
+    from xsm.products import spectrum as S
+    from xsm.products.level1 import read_hk, read_level1, read_sa
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    l1 = read_level1(level1["fits"])
+    hk, sa = read_hk(level1["hk"]), read_sa(level1["sa"])
+    fn = {k: Path(level1[k]).name for k in RAW_KINDS}
+    std = STANDARD_PARAMETERS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gres = G.make_gti(hk.data, sa.data, G.standard_filter_file(mode), usesunang=True, mode=mode,
+                          hk_header=hk.header,
+                          params=G.GtiParams(hkfile=fn["hk"], safile=fn["sa"], gtifile=names["gti"],
+                                             filterfile=G.standard_filter_path().name))
+    if gres.empty:
+        return {}
+    out = {"gti": G.write_gti(gres, out_dir / names["gti"])}
+    words = frame.spectrum_words(l1.data)
+    t_first = float(l1.time[gres.gti.contains(l1.time)][0]) if np.any(gres.gti.contains(l1.time)) \
+        else float(l1.time[0])
+    sp = S.SpectrumParams(spectype="time-resolved", chantype=std["pha"]["chantype"], sourcetype="sun",
+                          genarf=std["pha"]["genarf"], areascal=std["pha"]["areascal"],
+                          tstart=std["pha"]["tstart"], tstop=std["pha"]["tstop"],
+                          tbinsize=int(std["pha"]["tbinsize"]), addsyserror=std["pha"]["addsyserror"],
+                          mode=mode, l1file=fn["fits"], specfile=names["pha"], hkfile=fn["hk"],
+                          safile=fn["sa"], gtifile=names["gti"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spec = S.make_spectrum(l1, hk, sa, gres.gti, sp, S.load_spec_cal(caldb, t_first, sp),
+                               words=words)
+    for w in caught:
+        log.warning("%s: %s", names["pha"], w.message)
+    out["pha"] = S.write_spectrum(spec, out_dir / names["pha"], overwrite=True)[0]
+    ctx = calibration_context(t_first, caldb)
+    lp = LC.LightCurveParams(lctype="standard", tbinsizesec=std["lc"]["tbinsizesec"],
+                             areascal=std["lc"]["areascal"], enesel=std["lc"]["enesel"],
+                             enelow=std["lc"]["enelow"], enehigh=std["lc"]["enehigh"], mode=mode,
+                             l1file=fn["fits"], lcfile=names["lc"], hkfile=fn["hk"], safile=fn["sa"],
+                             gtifile=names["gti"])
+    day = LC.DayArrays(time=l1.time, spectra=frame.spectrum_view(l1.data), hk=hk, sa=sa,
+                       header=l1.header)
+    lc = LC.make_lightcurve(day, gres.gti, lp, LC.lc_calibration(ctx, mode))
+    out["lc"] = LC.write_lightcurve(lc, out_dir / names["lc"])
+    return out
+
+
+# ---------------------------------------------------------------------------------- zip
+
+def write_day_zip(zip_path: Path, day: str, version: int, members: Sequence[tuple[str, Path]],
+                  processing_date: _dt.date) -> Path:
+    """Deterministic day zip (``archive.md`` §1): sorted entries, deflate, fixed timestamps.
+
+    ``members``: ``(subdir, path)`` with ``subdir`` ``raw`` or ``calibrated``; entries are
+    ``ch2_xsm_YYYYMMDD_vN/xsm/data/YYYY/MM/DD/<subdir>/<name>``.
+    """
+    top = f"ch2_xsm_{day}_v{version}/xsm/data/{day[:4]}/{day[4:6]}/{day[6:8]}"
+    stamp = (processing_date.year, processing_date.month, processing_date.day, 0, 0, 0)
+    entries = sorted((f"{top}/{sub}/{p.name}", p) for sub, p in members)
+    with atomic_path(zip_path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for arc, p in entries:
+                info = zipfile.ZipInfo(arc, date_time=stamp)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                with open(p, "rb") as f, zf.open(info, "w") as out:
+                    shutil.copyfileobj(f, out, 1 << 20)
+    return zip_path
+
+
+# ---------------------------------------------------------------------------------- build
+
+def _history(cat: Catalog, lid: str, version: int, description: str, date: str):
+    from xsm.labels.generate import ModificationDetail
+
+    rows = cat.rows("SELECT vid, created, reason FROM products WHERE lid = ? AND kind = 'label' "
+                    "ORDER BY version", [lid])
+    hist = []
+    for r in rows:
+        v = int(str(r["vid"]).split(".")[0])
+        if v >= version:
+            continue
+        hist.append(ModificationDetail(str(r["created"])[:10], str(r["vid"]),
+                                       r["reason"] or "Created"))
+    hist.append(ModificationDetail(date, f"{version}.0", description))
+    return hist
+
+
+def _current(cat: Catalog, day: str, kind: str) -> dict | None:
+    r = cat.rows("SELECT * FROM products WHERE day = ? AND kind = ? AND source = 'built' "
+                 "ORDER BY version DESC LIMIT 1", [day, kind])
+    return r[0] if r else None
+
+
+def _reason_for(kind: str, old: dict | None, new_params: dict, old_params: dict | None) -> str:
+    if old is None:
+        return f"Created by xsm {SOFTWARE_VERSION}"
+    why = []
+    op = old_params or {}
+    if op.get("software") != new_params.get("software"):
+        why.append(f"software change ({op.get('software')} -> {new_params.get('software')})")
+    if op.get("mode") != new_params.get("mode"):
+        why.append(f"mode change ({op.get('mode')} -> {new_params.get('mode')})")
+    if kind in CAL_KINDS:
+        oc, nc = op.get("caldb_files") or {}, new_params.get("caldb_files") or {}
+        diff = sorted(c for c in set(oc) | set(nc) if oc.get(c) != nc.get(c))
+        if diff:
+            names = ", ".join(f"{c} {(oc.get(c) or {}).get('file')} -> {(nc.get(c) or {}).get('file')}"
+                              for c in diff)
+            why.append(f"CALDB change ({op.get('caldbver')} -> {new_params.get('caldbver')}: {names})")
+        if op.get("raw") != new_params.get("raw"):
+            why.append("level-1 data changed")
+        if op.get("standard") != new_params.get("standard"):
+            why.append("standard parameters changed")
+    elif op.get("fingerprint") != new_params.get("fingerprint"):
+        why.append("level-1 data changed")
+    return "; ".join(why) or "rebuilt"
+
+
+def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = None,
+              sessions: Sequence[str | Path] = (), caldb: str | Path | None = None,
+              mode: Mode = Mode.DEFAULT, processing_date: _dt.date | None = None,
+              im: str = "1B00",
+              progress: Callable[[str], None] | None = None) -> DayBuild:
+    """Build (or rebuild) one day of the archive; idempotent.
+
+    Parameters
+    ----------
+    root : archive root
+    day : ``YYYY-MM-DD`` or ``YYYYMMDD``
+    level1 : directory holding the day's level-1 files, or ``{kind: path}``
+    sessions : level-0 session packages to build level 1 from (when ``level1`` is not given)
+    caldb : CALDB root (default ``$XSM_CALDB``)
+    mode : processing mode
+    processing_date : date stamped on new labels and zip entries (default: today, UTC)
+    im : PDS4 information model of the labels
+
+    Returns
+    -------
+    DayBuild
+        ``changed`` is False when nothing had to be written (a no-op rebuild).
+
+    Raises
+    ------
+    InputFormatError
+        Missing or unreadable inputs.
+    ArchiveError
+        A file of a new version exists already (never overwritten).
+    """
+    from xsm.labels.generate import generate_label, make_zip_label
+    from xsm.labels.lidvid import lidvid as make_lidvid, product_lid_for_file
+
+    root = Path(root)
+    day = date_tag(parse_date(day))
+    pdate = processing_date or _dt.datetime.now(_dt.timezone.utc).date()
+    note = progress or (lambda s: None)
+    if level1 is None and not sessions:
+        raise ParameterError("build-day: give the level-1 directory or level-0 sessions")
+    root.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".build_{day}_", dir=root))
+    try:
+        if isinstance(level1, dict):
+            l1 = {k: Path(v) for k, v in level1.items()}
+        elif level1 is not None:
+            l1 = find_level1(level1, day)
+        else:
+            note("level-1 from level-0 sessions")
+            l1 = _level1_from_sessions([Path(s) for s in sessions], day, stage / "l1", mode)
+        for k in RAW_KINDS:
+            if not l1.get(k) or not Path(l1[k]).is_file():
+                raise InputFormatError(f"level-1 {k} file of {day} missing ({l1.get(k)})")
+        fi = meta.read_fits_info(l1["fits"])
+        tstart = fi.tstart if fi.tstart is not None else day_start_met(day)
+        tstop = fi.tstop if fi.tstop is not None else tstart + 86400.0
+        with open_catalog(root) as cat:
+            return _build(cat, root, day, l1, stage, caldb=caldb, mode=mode, pdate=pdate, im=im,
+                          tstart=tstart, tstop=tstop, note=note, generate_label=generate_label,
+                          make_zip_label=make_zip_label, make_lidvid=make_lidvid,
+                          product_lid_for_file=product_lid_for_file)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path, *, caldb, mode,
+           pdate: _dt.date, im: str, tstart: float, tstop: float, note, generate_label,
+           make_zip_label, make_lidvid, product_lid_for_file) -> DayBuild:
+    ddir = day_dir(root, day)
+    today = pdate.isoformat()
+    result = DayBuild(day=day, version=0, changed=False)
+
+    # ---- keys
+    raw_params = {}
+    for k in RAW_KINDS:
+        raw_params[k] = {"fingerprint": content_fingerprint(l1[k]), "software": None, "mode": None}
+        info = meta.read_fits_info(l1[k])
+        raw_params[k]["software"] = info.swversion
+        raw_params[k]["mode"] = info.procmode
+    caldb_files, caldbver = calibration_key(caldb, day, tstart, tstop, mode)
+    cal_common = {"raw": {k: raw_params[k]["fingerprint"] for k in RAW_KINDS},
+                  "software": f"xsm {SOFTWARE_VERSION}", "mode": mode.value,
+                  "caldb_files": caldb_files, "caldbver": caldbver}
+    keys = {k: _sha(raw_params[k]) for k in RAW_KINDS}
+    for k in CAL_KINDS:
+        keys[k] = _sha({**cal_common, "standard": STANDARD_PARAMETERS[k], "kind": k})
+
+    # ---- decide versions
+    plan: dict[str, dict] = {}
+    for k in (*RAW_KINDS, *CAL_KINDS):
+        cur = _current(cat, day, k)
+        old_params = json.loads(cur["parameters"]) if cur and cur.get("parameters") else None
+        old_key = (old_params or {}).get("build_key")
+        if cur is not None and old_key == keys[k]:
+            plan[k] = {"status": "unchanged", "version": cur["version"], "row": cur}
+        else:
+            newp = raw_params[k] if k in RAW_KINDS else {**cal_common, "standard": STANDARD_PARAMETERS[k]}
+            plan[k] = {"status": "new" if cur is None else "changed",
+                       "version": 1 if cur is None else int(cur["version"]) + 1,
+                       "row": cur, "reason": _reason_for(k, cur, newp, old_params),
+                       "params": {**newp, "build_key": keys[k]}}
+    raw_changed = [k for k in RAW_KINDS if plan[k]["status"] != "unchanged"]
+    cal_changed = [k for k in CAL_KINDS if plan[k]["status"] != "unchanged"]
+    no_sun_before = _current(cat, day, "gti") is None and cat.day(day) is not None \
+        and cat.day(day).get("sunstatus") is False
+    if not raw_changed and (not cal_changed or no_sun_before):
+        zrow = _current(cat, day, "zip")
+        if zrow is not None and (root / zrow["path"]).is_file():
+            result.version = int(zrow["version"])
+            for k in (*RAW_KINDS, *CAL_KINDS):
+                r = plan[k].get("row")
+                if r is not None:
+                    result.products.append(ProductBuild(k, root / r["path"], root / (r["label"] or ""),
+                                                        r["version"], f"{r['lid']}::{r['vid']}", "unchanged"))
+            result.sun = _current(cat, day, "gti") is not None
+            note("unchanged: nothing to do")
+            return result
+
+    # ---- make new versions in the stage
+    raw_dir, cal_dir = stage / "raw", stage / "calibrated"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    cal_dir.mkdir(parents=True, exist_ok=True)
+    final_names = {k: product_name(day, plan[k]["version"], k) for k in (*RAW_KINDS, *CAL_KINDS)}
+    for k in raw_changed:
+        note(f"raw {k} v{plan[k]['version']}")
+        target = raw_dir / final_names[k]
+        shutil.copyfile(l1[k], target)
+        _set_filename(target, final_names[k])
+    if cal_changed:
+        note("calibrated products")
+        # level 2 always from the day's level-1 (current names, so HISTORY names the archive files)
+        l1_for_l2 = {}
+        for k in RAW_KINDS:
+            p = raw_dir / final_names[k]
+            if not p.exists():
+                p = stage / "l1ref" / final_names[k]
+                p.parent.mkdir(exist_ok=True)
+                shutil.copyfile(l1[k], p)
+            l1_for_l2[k] = p
+        made = make_level2(l1_for_l2, cal_dir / "_all", {k: final_names[k] for k in CAL_KINDS},
+                           caldb=caldb, mode=mode)
+        if not made:
+            result.sun = False
+            cal_changed = []
+        for k in cal_changed:
+            shutil.move(str(made[k]), cal_dir / final_names[k])
+        shutil.rmtree(cal_dir / "_all", ignore_errors=True)
+    result.sun = result.sun and (bool(cal_changed) or _current(cat, day, "gti") is not None)
+
+    # ---- labels (with the full version history) in the stage
+    staged: dict[str, tuple[Path, Path, str]] = {}
+    for k in (*raw_changed, *cal_changed):
+        sub = raw_dir if k in RAW_KINDS else cal_dir
+        data = sub / final_names[k]
+        lid = product_lid_for_file(data.name)
+        hist = _history(cat, lid, plan[k]["version"], plan[k]["reason"], today)
+        label = generate_label(data, im, history=hist)
+        staged[k] = (data, label, lid)
+
+    # ---- move into place (never over an existing file)
+    for k, (data, label, _lid) in staged.items():
+        sub = "raw" if k in RAW_KINDS else "calibrated"
+        for p in (data, label):
+            if (ddir / sub / p.name).exists():
+                raise ArchiveError(f"{ddir / sub / p.name}: exists already; an archived version is "
+                                   "never overwritten (catalog out of date? run `xsm archive verify`)")
+    moved: dict[str, tuple[Path, Path, str]] = {}
+    for k, (data, label, lid) in staged.items():
+        sub = ddir / ("raw" if k in RAW_KINDS else "calibrated")
+        sub.mkdir(parents=True, exist_ok=True)
+        dst, dlabel = sub / data.name, sub / label.name
+        os.replace(data, dst)
+        os.replace(label, dlabel)
+        moved[k] = (dst, dlabel, lid)
+
+    # ---- catalog the new versions
+    for k, (dst, dlabel, lid) in moved.items():
+        v = plan[k]["version"]
+        vid = f"{v}.0"
+        old = plan[k]["row"]
+        sup = f"{old['lid']}::{old['vid']}" if old else None
+        index_file(cat, dlabel, source="built", day=day, version=v, reason=plan[k]["reason"],
+                   supersedes=sup)
+        row = index_file(cat, dst, source="built", label=dlabel, lid=lid, vid=vid, day=day,
+                         version=v, reason=plan[k]["reason"], supersedes=sup)
+        params = json.loads(json.dumps(plan[k]["params"], default=str))
+        if row.get("parameters"):
+            params["header"] = row["parameters"]
+        cat.con.execute("UPDATE products SET parameters = ?, caldb_files = coalesce(caldb_files, ?), "
+                        "caldbver = coalesce(caldbver, ?) WHERE path = ?",
+                        [json.dumps(params, sort_keys=True),
+                         json.dumps({c: f["file"] for c, f in caldb_files.items()}) if k in CAL_KINDS else None,
+                         caldbver if k in CAL_KINDS else None, cat.rel(dst)])
+        cat.con.execute("UPDATE products SET current = false WHERE lid IN (?, ?) AND version < ? "
+                        "AND source = 'built'", [lid, lid, v])
+        label_lid = meta.read_label(dlabel).lid
+        cat.con.execute("UPDATE products SET current = false WHERE lid = ? AND version < ? "
+                        "AND kind = 'label' AND source = 'built'", [label_lid, v])
+
+    # ---- the day's members (current version of each product) and its zip
+    members: list[tuple[str, Path]] = []
+    lidvids: list[str] = []
+    for k in (*RAW_KINDS, *CAL_KINDS):
+        cur = _current(cat, day, k)
+        if cur is None:
+            continue
+        sub = "raw" if k in RAW_KINDS else "calibrated"
+        members += [(sub, root / cur["path"]), (sub, root / cur["label"])]
+        lidvids.append(f"{cur['lid']}::{cur['vid']}")
+        st = "unchanged"
+        if k in moved:
+            st = plan[k]["status"]
+        result.products.append(ProductBuild(k, root / cur["path"], root / cur["label"], cur["version"],
+                                            f"{cur['lid']}::{cur['vid']}", st,
+                                            plan[k].get("reason") if k in moved else None,
+                                            cur.get("supersedes")))
+    old_zip = _current(cat, day, "zip")
+    zver = 1 if old_zip is None else int(old_zip["version"]) + 1
+    zpath = ddir / zip_name(day, zver)
+    if zpath.exists():
+        raise ArchiveError(f"{zpath}: exists already; an archived version is never overwritten")
+    note(f"zip v{zver}")
+    write_day_zip(zpath, day, zver, members, pdate)
+    dayinfo = _day_summary(cat, day, l1, result.sun)
+    desc = (f"XSM day-wise archive package of {day[:4]}-{day[4:6]}-{day[6:]}: {len(members)} files; "
+            f"{dayinfo['StartTime']} to {dayinfo['StopTime']}; total exposure "
+            f"{dayinfo['TotalExposure'] or 0:.1f} s, Sun exposure {dayinfo['SunExposure'] or 0:.1f} s")
+    from xsm.labels.generate import ModificationDetail
+
+    zhist = [ModificationDetail(str(r["created"])[:10], str(r["vid"]), r["reason"] or "Created")
+             for r in cat.rows("SELECT vid, created, reason FROM products WHERE kind = 'zip' AND day = ? "
+                               "AND source = 'built' ORDER BY version", [day])]
+    zreason = "; ".join(f"{p.kind}: {p.reason}" for p in result.products if p.reason) or "rebuilt"
+    zhist.append(ModificationDetail(today, f"{zver}.0", zreason))
+    zlabel = make_zip_label(zpath, lidvids, day=day, version_id=f"{zver}.0", zip_description=desc,
+                            history=zhist, creation_date_time=f"{today}T00:00:00Z", im=im)
+    zrow = index_file(cat, zpath, source="built", label=zlabel, lid=meta.read_label(zlabel).lid,
+                      vid=f"{zver}.0", day=day, version=zver, reason=zreason,
+                      supersedes=f"{old_zip['lid']}::{old_zip['vid']}" if old_zip else None)
+    index_file(cat, zlabel, source="built", day=day, version=zver, reason=zreason)
+    cat.con.execute("UPDATE products SET current = (version = ?) WHERE day = ? AND kind IN ('zip') "
+                    "AND source = 'built'", [zver, day])
+    cat.con.execute("UPDATE products SET current = false WHERE day = ? AND kind = 'label' AND "
+                    "source = 'built' AND path LIKE '%.xml' AND path NOT LIKE '%level%' AND version < ?",
+                    [day, zver])
+    sidecar = zpath.with_name(zpath.stem + "_zip.json")
+    summary = {**dayinfo, "ZipFile": zpath.name, "ZipMd5": zrow["md5"], "ZipSize": zrow["size"],
+               "Version": zver, "CaldbVer": caldbver if result.sun else None,
+               "SwVersion": f"xsm {SOFTWARE_VERSION}", "ProcMode": mode.value,
+               "members": lidvids}
+    with atomic_path(sidecar) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str, sort_keys=True) + "\n")
+    cat.upsert_day({k: v for k, v in summary.items() if k != "members"}
+                   | {"archivestatus": True, "procstatus": True, "Source": "built",
+                      "ZipFile": cat.rel(zpath)})
+    result.version = zver
+    result.changed = True
+    result.zip, result.zip_label = zpath, zlabel
+    result.reasons = [f"{p.kind} v{p.version}: {p.reason}" for p in result.products if p.reason]
+    return result
+
+
+def _set_filename(path: Path, name: str) -> None:
+    """Set FILENAME in every HDU that has it (a copied level-1 file renamed to its archive name)."""
+    from astropy.io import fits
+
+    with fits.open(path, mode="update", memmap=False) as hdul:
+        for hdu in hdul:
+            if "FILENAME" in hdu.header and hdu.header["FILENAME"] != name:
+                hdu.header["FILENAME"] = name
+
+
+def _day_summary(cat: Catalog, day: str, l1: dict[str, Path], sun: bool) -> dict:
+    """Day-wise columns from the level-1 and GTI headers (``archive.md`` §4.1)."""
+    from astropy.io import fits
+
+    with fits.open(l1["fits"], memmap=True) as h:
+        ext = h[1].header
+        n = int(ext.get("NAXIS2", 0))
+    fi = meta.read_fits_info(l1["fits"])
+    out = {"DayOfObs": day, "StartTime": fi.date_obs, "StopTime": fi.date_end,
+           "Tstart": fi.tstart, "Tstop": fi.tstop, "TotalExposure": float(n),
+           "SunExposure": 0.0, "sunstatus": sun}
+    gti = _current(cat, day, "gti")
+    if gti is not None:
+        with fits.open(cat.root / gti["path"]) as h:
+            out["SunExposure"] = h[1].header.get("EXPOSURE")
+            if h[1].header.get("OBSEXP") is not None:
+                out["TotalExposure"] = h[1].header.get("OBSEXP")
+    lc = _current(cat, day, "lc")
+    if lc is not None:
+        r = cat.rows("SELECT max(rate) AS peak, arg_max(time, rate) AS tpeak, avg(rate) AS mean "
+                     "FROM rates WHERE day = ?", [day])
+        if r and r[0]["peak"] is not None:
+            out.update(PeakRate=r[0]["peak"], PeakTime=r[0]["tpeak"], MeanRate=r[0]["mean"])
+    cal = _has_calibration_source(l1)
+    out["calstatus"] = cal
+    return out
+
+
+def _has_calibration_source(l1: dict[str, Path]) -> bool | None:
+    """Calibration-source data present: any frame with the motor at the calibration position."""
+    try:
+        from xsm.products.level1 import read_hk
+
+        hk = read_hk(l1["hk"])
+        names = hk.data.dtype.names or ()
+        if "MotorIRPos" in names:
+            import numpy as np
+
+            return bool(np.any(hk.data["MotorIRPos"] == 1))
+    except Exception:  # noqa: BLE001 - a status flag, never a reason to fail the build
+        return None
+    return None

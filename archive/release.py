@@ -1,0 +1,311 @@
+"""Release packages for ISDA: :func:`make_release` (``xsm archive release NAME --from --to``).
+
+A release (``archive.md`` §6, ``pds4.md`` §4) is written to ``<root>/releases/<NAME>/``::
+
+    bundle/bundle_xsm.xml, bundle/readme.txt
+    bundle/data_raw/collection_data_raw.xml + collection_data_raw_inventory.csv
+    bundle/data_raw/YYYY/MM/DD/<level-1 files and labels>
+    bundle/data_calibrated/...                             (same for level 2)
+    daywise/ch2_xsm_YYYYMMDD_vN.zip + .xml + _zip.json     (the day zips of the span)
+    release_manifest_NNN.csv   relative_path, lidvid, kind, day, version, size, md5, sha256,
+                               supersedes_lidvid, reason (CRLF)
+    checksums_NNN.md5          "<md5>  <relative path>" (md5deep/md5sum format)
+    checksums_NNN.sha256       "<sha256>  <relative path>"
+    transfer_manifest_NNN.tab  LIDVID and path, fixed width (pds-deep-archive style)
+    changes_NNN.csv            lid, old_vid, new_vid, kind (new/data/label/withdrawn), reason,
+                               caldbver_old, caldbver_new, swversion_old, swversion_new
+    release_note_NNN.md        new and changed products and why
+
+The release takes the current version of every product of the days in the span. Before anything
+is written it re-hashes every file against the catalog and validates every label; any problem
+refuses the release (:class:`ReleaseRefused`, listing them all). The package is assembled in a
+temporary directory and renamed into place. Collection and bundle versions follow the previous
+release: a changed inventory gives the next minor version (``pds4.md`` §2.3, §4).
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xsm.archive import meta
+from xsm.archive.catalog import open_catalog
+from xsm.archive.verify import Problem, check_fixity, check_zip, validate_label_files
+from xsm.products.errors import ArchiveError, ParameterError
+from xsm.products.met import date_tag, parse_date
+
+log = logging.getLogger(__name__)
+
+RELEASES_DIR = "releases"
+MANIFEST_COLUMNS = ("relative_path", "lidvid", "kind", "day", "version", "size", "md5", "sha256",
+                    "supersedes_lidvid", "reason")
+CHANGE_COLUMNS = ("lid", "old_vid", "new_vid", "kind", "reason", "caldbver_old", "caldbver_new",
+                  "swversion_old", "swversion_new")
+
+
+class ReleaseRefused(ArchiveError):
+    """A release was refused; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(f"release refused: {len(problems)} problem(s); first: {problems[0]}")
+
+
+@dataclass
+class ReleaseResult:
+    name: str
+    number: int
+    path: Path
+    bundle_lidvid: str
+    collections: dict[str, str]
+    days: list[str]
+    files: int
+    changes: list[dict] = field(default_factory=list)
+    note: Path | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "number": self.number, "path": str(self.path),
+                "bundle": self.bundle_lidvid, "collections": self.collections, "days": self.days,
+                "files": self.files, "changes": self.changes,
+                "note": str(self.note) if self.note else None}
+
+
+def _crlf_csv(rows: list[dict], columns) -> bytes:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\r\n", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+    return buf.getvalue().encode("ascii", "replace")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _minor_next(vid: str | None) -> str:
+    if not vid:
+        return "1.0"
+    major, minor = (int(x) for x in vid.split("."))
+    return f"{major}.{minor + 1}"
+
+
+def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
+                 schematron: bool = True, workers: int | None = None,
+                 description: str | None = None) -> ReleaseResult:
+    """Package the current products of days ``day_from``..``day_to`` as release ``name``.
+
+    Raises
+    ------
+    ReleaseRefused
+        when any catalogued file's size/md5/sha256 differs, a file is missing, a zip member
+        differs or any label fails validation (every problem listed, nothing written).
+    ParameterError
+        bad span, no products in the span, or a release of that name exists.
+    """
+    from xsm.labels.bundle import InventoryEntry, make_bundle, make_collection, write_readme
+    from xsm.labels.generate import ModificationDetail
+
+    root = Path(root)
+    d0, d1 = date_tag(parse_date(day_from)), date_tag(parse_date(day_to))
+    if d1 < d0:
+        raise ParameterError(f"release {name}: --to {d1} is before --from {d0}")
+    if not name or any(c in name for c in "/\\ ") or name.startswith("."):
+        raise ParameterError(f"release name {name!r}: letters, digits, '-', '_' and '.' only")
+    target = root / RELEASES_DIR / name
+    if target.exists():
+        raise ParameterError(f"{target}: a release of that name exists already")
+    with open_catalog(root, create=False) as cat:
+        if cat.rows("SELECT 1 FROM releases WHERE name = ?", [name]):
+            raise ParameterError(f"release {name} exists already in the catalog")
+        rows = cat.rows("SELECT * FROM products WHERE source = 'built' AND current AND day BETWEEN ? AND ? "
+                        "ORDER BY day, path", [d0, d1])
+        if not rows:
+            raise ParameterError(f"release {name}: no built products between {d0} and {d1}")
+        prev = cat.rows("SELECT * FROM releases ORDER BY created DESC LIMIT 1")
+        prev = prev[0] if prev else None
+        number = cat.rows("SELECT count(*) AS n FROM releases")[0]["n"] + 1
+        by_lidvid = {f"{r['lid']}::{r['vid']}": r for r in
+                     cat.rows("SELECT * FROM products WHERE lid IS NOT NULL AND source = 'built'")}
+
+        # ---- refuse on any fixity or label problem
+        _, problems = check_fixity(root, rows)
+        by_name = {Path(r["path"]).name: r for r in rows}
+        for r in rows:
+            if r["kind"] == "zip" and (root / r["path"]).is_file():
+                problems += check_zip(root / r["path"], by_name)
+        labels = [root / r["path"] for r in rows if r["kind"] == "label" and (root / r["path"]).is_file()]
+        errs, _warns = validate_label_files(labels, schematron=schematron, workers=workers)
+        problems += errs
+        if problems:
+            raise ReleaseRefused(problems)
+
+        # ---- assemble in a temporary directory
+        nnn = f"{number:03d}"
+        (root / RELEASES_DIR).mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root / RELEASES_DIR))
+        try:
+            bundle = tmp / "bundle"
+            manifest: list[dict] = []
+            members: dict[str, list[str]] = {"raw": [], "calibrated": []}
+            days = sorted({r["day"] for r in rows})
+            for r in rows:
+                src = root / r["path"]
+                if r["kind"] in ("zip",) or (r["kind"] == "label" and meta.day_version_of(src.name)
+                                              and "_level" not in src.name):
+                    rel = f"daywise/{src.name}"
+                    _link_or_copy(src, tmp / rel)
+                    if r["kind"] == "zip":
+                        side = src.with_name(src.stem + "_zip.json")
+                        if side.is_file():
+                            _link_or_copy(side, tmp / "daywise" / side.name)
+                else:
+                    level = "raw" if "_level1" in src.name else "calibrated"
+                    rel = f"bundle/data_{level}/{r['day'][:4]}/{r['day'][4:6]}/{r['day'][6:]}/{src.name}"
+                    _link_or_copy(src, tmp / rel)
+                    if r["kind"] != "label":
+                        members[level].append(f"{r['lid']}::{r['vid']}")
+                manifest.append({"relative_path": rel, "lidvid": f"{r['lid']}::{r['vid']}" if r["lid"] else "",
+                                 "kind": r["kind"], "day": r["day"], "version": r["version"],
+                                 "size": r["size"], "md5": r["md5"], "sha256": r["sha256"],
+                                 "supersedes_lidvid": r["supersedes"], "reason": r["reason"]})
+
+            # ---- collections and bundle, versions following the previous release
+            prev_info = json.loads(prev["note"]) if prev and prev.get("note") else {}
+            prev_coll = prev_info.get("collections", {})
+            prev_members = prev_info.get("members", {})
+            created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            collections: dict[str, str] = {}
+            coll_results = {}
+            for level in ("raw", "calibrated"):
+                if not members[level]:
+                    continue
+                old_vid = prev_coll.get(level, "").split("::")[-1] if prev_coll.get(level) else None
+                same = sorted(prev_members.get(level, [])) == sorted(members[level])
+                vid = old_vid if (old_vid and same) else _minor_next(old_vid) if old_vid else "1.0"
+                hist = [ModificationDetail(h[0], h[1], h[2]) for h in prev_info.get("coll_history", {}).get(level, [])
+                        if h[1] != vid]
+                hist.append(ModificationDetail(created[:10], vid, f"release {name}"))
+                cres = make_collection(bundle / f"data_{level}", level, vid,
+                                       [InventoryEntry("P", m) for m in sorted(members[level])],
+                                       history=hist, creation_date_time=created)
+                collections[level] = cres.lidvid
+                coll_results[level] = (cres, [(h.modification_date, h.version_id, h.description) for h in hist])
+            old_bvid = prev_info.get("bundle", "").split("::")[-1] if prev_info.get("bundle") else None
+            bvid = _minor_next(old_bvid) if old_bvid else "1.0"
+            readme = write_readme(bundle, f"Chandrayaan-2 XSM archive bundle, release {name}\n"
+                                          f"Days {d0} to {d1}; {len(rows)} files.\n"
+                                          "data_raw: level-1 science, housekeeping and sun-angle files.\n"
+                                          "data_calibrated: level-2 GTI, spectra and light curves.\n")
+            bhist = [ModificationDetail(*h) for h in prev_info.get("bundle_history", []) if h[1] != bvid]
+            bhist.append(ModificationDetail(created[:10], bvid, description or f"release {name}"))
+            blabel = make_bundle(bundle, bvid, list(collections.values()), readme=readme, history=bhist,
+                                 creation_date_time=created)
+            bundle_lidvid = f"{meta.read_label(blabel).lid}::{bvid}"
+            for level, (cres, _h) in coll_results.items():
+                for p in (cres.label, cres.inventory):
+                    md5, sha, size = meta.file_hashes(p)
+                    manifest.append({"relative_path": p.relative_to(tmp).as_posix(),
+                                     "lidvid": cres.lidvid if p == cres.label else "",
+                                     "kind": "label" if p == cres.label else "inventory",
+                                     "size": size, "md5": md5, "sha256": sha, "reason": f"release {name}"})
+            for p in (blabel, readme):
+                md5, sha, size = meta.file_hashes(p)
+                manifest.append({"relative_path": p.relative_to(tmp).as_posix(),
+                                 "lidvid": bundle_lidvid if p == blabel else "",
+                                 "kind": "label" if p == blabel else "readme", "size": size, "md5": md5,
+                                 "sha256": sha, "reason": f"release {name}"})
+
+            # ---- new labels of the bundle/collections must validate too
+            # (the whole bundle together: the cross-label checks see every inventory member)
+            errs, _ = validate_label_files(sorted(bundle.rglob("*.xml")), schematron=schematron,
+                                           workers=workers)
+            if errs:
+                raise ReleaseRefused(errs)
+
+            # ---- change list against the previous release
+            prev_lidvids: dict[str, str] = prev_info.get("lidvids", {})
+            cur_lidvids = {r["lid"]: r["vid"] for r in rows if r["lid"]}
+            changes = []
+            for lid, vid in sorted(cur_lidvids.items()):
+                old = prev_lidvids.get(lid)
+                if old == vid:
+                    continue
+                r = by_lidvid.get(f"{lid}::{vid}", {})
+                o = by_lidvid.get(f"{lid}::{old}", {}) if old else {}
+                if old is None:
+                    kind = "new"
+                elif old.split(".")[0] != vid.split(".")[0]:
+                    kind = "data"
+                else:
+                    kind = "label"
+                changes.append({"lid": lid, "old_vid": old, "new_vid": vid, "kind": kind,
+                                "reason": r.get("reason"), "caldbver_old": o.get("caldbver"),
+                                "caldbver_new": r.get("caldbver"), "swversion_old": o.get("xsmswver"),
+                                "swversion_new": r.get("xsmswver")})
+            for lid, old in sorted(prev_lidvids.items()):
+                if lid not in cur_lidvids and any(d0 <= (by_lidvid.get(f"{lid}::{old}", {}).get("day") or "") <= d1
+                                                  for _ in [0]):
+                    changes.append({"lid": lid, "old_vid": old, "new_vid": None, "kind": "withdrawn",
+                                    "reason": "no longer in the archive"})
+
+            # ---- manifests
+            (tmp / f"release_manifest_{nnn}.csv").write_bytes(_crlf_csv(manifest, MANIFEST_COLUMNS))
+            (tmp / f"changes_{nnn}.csv").write_bytes(_crlf_csv(changes, CHANGE_COLUMNS))
+            md5_lines = "".join(f"{m['md5']}  {m['relative_path']}\r\n" for m in manifest)
+            sha_lines = "".join(f"{m['sha256']}  {m['relative_path']}\r\n" for m in manifest)
+            (tmp / f"checksums_{nnn}.md5").write_bytes(md5_lines.encode("ascii"))
+            (tmp / f"checksums_{nnn}.sha256").write_bytes(sha_lines.encode("ascii"))
+            width = max(len(m["lidvid"] or "") for m in manifest) + 2
+            transfer = "".join(f"{(m['lidvid'] or '-'):<{width}}{m['relative_path']}\r\n"
+                               for m in manifest if m["lidvid"])
+            (tmp / f"transfer_manifest_{nnn}.tab").write_bytes(transfer.encode("ascii"))
+            note = _release_note(name, nnn, d0, d1, days, rows, changes, bundle_lidvid, collections)
+            (tmp / f"release_note_{nnn}.md").write_text(note, encoding="utf-8")
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+        info = {"bundle": bundle_lidvid, "collections": collections, "members": members,
+                "lidvids": {**prev_lidvids, **cur_lidvids},
+                "coll_history": {lv: h for lv, (_c, h) in coll_results.items()},
+                "bundle_history": [(h.modification_date, h.version_id, h.description) for h in bhist]}
+        cat.con.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [name, _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None), d0, d1,
+                         bundle_lidvid, str(target.relative_to(root)), len(manifest), json.dumps(info)])
+        cat.con.execute(f"UPDATE products SET release = coalesce(release, ?) WHERE source = 'built' AND "
+                        f"current AND day BETWEEN ? AND ?", [name, d0, d1])
+    return ReleaseResult(name=name, number=number, path=target, bundle_lidvid=bundle_lidvid,
+                         collections=collections, days=days, files=len(manifest), changes=changes,
+                         note=target / f"release_note_{nnn}.md")
+
+
+def _release_note(name, nnn, d0, d1, days, rows, changes, bundle_lidvid, collections) -> str:
+    lines = [f"# XSM release {name} ({nnn})", "",
+             f"* Span: {d0} to {d1}; days with products: {len(days)} ({', '.join(days)})",
+             f"* Bundle: `{bundle_lidvid}`"]
+    lines += [f"* Collection {k}: `{v}`" for k, v in collections.items()]
+    lines += [f"* Files: {len(rows)} archive files (data, labels, zips) plus bundle, collections, manifests",
+              "", "## New and changed products", ""]
+    if not changes:
+        lines.append("No product changed since the previous release.")
+    else:
+        lines += ["| LID | old | new | change | why |", "|---|---|---|---|---|"]
+        for c in changes:
+            why = c.get("reason") or ""
+            if c["kind"] == "data" and (c.get("caldbver_old") != c.get("caldbver_new")):
+                why = f"{why} (CALDB {c.get('caldbver_old')} -> {c.get('caldbver_new')})"
+            lines.append(f"| `{c['lid']}` | {c['old_vid'] or ''} | {c['new_vid'] or ''} | {c['kind']} | {why} |")
+    return "\n".join(lines) + "\n"
