@@ -149,6 +149,9 @@ def kernel_files(kernels) -> list[Path]:
     return out
 
 
+_BINARY_SUFFIXES = {".bsp", ".bc", ".bpc", ".bds"}
+
+
 def _classify(path: str, ftype: str) -> str:
     ext = Path(path).suffix.lower()
     if ftype == "META":
@@ -177,6 +180,11 @@ def _load(files: Sequence[Path]) -> LoadedKernels:
     out = LoadedKernels(files=[Path(f) for f in files])
     for i in range(spiceypy.ktotal("ALL")):
         path, ftype, _src, _h = spiceypy.kdata(i, "ALL")
+        if Path(path).suffix.lower() in _BINARY_SUFFIXES and ftype == "TEXT":
+            # furnsh silently takes a foreign file (e.g. the .npy "de421" packages, zeros)
+            # as an empty text kernel; every look-up would fail later (geometry.md §9)
+            spiceypy.kclear()
+            raise InputFormatError(f"{path}: not a SPICE binary kernel (loaded as an empty text kernel)")
         kind = _classify(path, ftype)
         out.by_kind.setdefault(kind, []).append(path)
     # planetary SPKs = SPK files without the spacecraft
