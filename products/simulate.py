@@ -116,6 +116,10 @@ LV1_V, LV2_V = 3.300, 1.500
 LLD_REF_MV, TEC_REF_MV = 400.3896, 600.5844
 
 
+#: Nominal energy (keV) of PHA channels 0-960 (RampCounter: deposited energy / 380 keV + 14).
+_CHANNEL_KEV = np.arange(961) * 0.0163 + 0.03
+
+
 # ---------------------------------------------------------------- calibration inputs
 
 @dataclass(frozen=True)
@@ -463,10 +467,27 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
     # collimator (energy independent) factor per second
     terms = effarea.frame_terms(geo.theta, geo.phi, geo.detposr, instrument.area_params)
     scale_s = terms.scale
-    photons_mid = model.photon_spectra(t[mid])                  # (nb, 3000)
-    area_mid = effarea.effective_area(geo.theta[mid], geo.phi[mid], geo.detposr[mid],
-                                      instrument.area_params, instrument.abscoef)
-    be_trans = np.exp(-instrument.abscoef.be[None, :] * BE_FILTER_CM / np.cos(np.radians(geo.theta[mid]))[:, None])
+    cos_mid = np.cos(np.radians(geo.theta[mid]))
+
+    def block_pa(bsel: np.ndarray) -> np.ndarray:
+        """Photon spectrum x open area (counts per photon bin) at the mid of blocks ``bsel``."""
+        ph = model.photon_spectra(t[mid[bsel]])
+        ph *= effarea.effective_area(geo.theta[mid[bsel]], geo.phi[mid[bsel]], geo.detposr[mid[bsel]],
+                                     instrument.area_params, instrument.abscoef)
+        return ph
+
+    def be_trans(bsel: np.ndarray) -> np.ndarray:
+        return np.exp(-instrument.abscoef.be[None, :] * BE_FILTER_CM / cos_mid[bsel][:, None])
+
+    # first pass: count rates per block (open, Be) without folding (efficiency per photon bin)
+    eff = np.asarray(response_matrix().sum(axis=1)).ravel()
+    rate_open_blk = np.zeros(nb)
+    rate_be_blk = np.zeros(nb)
+    for b0 in range(0, nb, 512):
+        bsel = np.arange(b0, min(nb, b0 + 512))
+        pa = block_pa(bsel)
+        rate_open_blk[bsel] = pa @ eff
+        rate_be_blk[bsel] = (pa * be_trans(bsel)) @ eff
     # per-second multiplier relative to the block mid
     with np.errstate(divide="ignore", invalid="ignore"):
         mult = np.where(scale_s[mid][blk] > 0, scale_s / scale_s[mid][blk], 0.0) * nph / nph[mid][blk]
@@ -474,7 +495,6 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
 
     # ---- expected open-wheel words per frame (sun part) and rate per frame
     cal_d = cal_source_density()
-    meas_grid = _meas_grid()[1]
     bkg_words_cache: dict[int, np.ndarray] = {}
     cal_words_cache: dict[int, np.ndarray] = {}
 
@@ -487,26 +507,11 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
             out[cells == c] = cache[c]
         return out
 
-    meas_open = fold(photons_mid * area_mid)                    # (nb, M)
-    rate_open_blk = meas_open.sum(axis=1)
     rate_open = rate_open_blk[blk] * mult                        # expected sun count rate, open
+    rate_be = rate_be_blk[blk] * mult
     bkg_total = BKG_RATE + BKG_ULD_RATE
-    # Be shapes only where the open rate could reach the lower threshold
     lower = WINDOW_LOWER_BYTE * frm.WINDOW_LOWER_SCALE
     upper = WINDOW_UPPER_BYTE * frm.WINDOW_UPPER_SCALE
-    need_be = np.zeros(nb, bool)
-    np.maximum.at(need_be, blk, rate_open > lower)
-    meas_be = {}
-    if need_be.any():
-        ib = np.flatnonzero(need_be)
-        mb = fold(photons_mid[ib] * area_mid[ib] * be_trans[ib])
-        meas_be = {int(b): mb[k] for k, b in enumerate(ib)}
-    rate_be = np.zeros(n)
-    if meas_be:
-        rb = np.zeros(nb)
-        for b, v in meas_be.items():
-            rb[b] = v.sum()
-        rate_be = rb[blk] * mult
 
     # ---- wheel: calibration periods (manual), auto Be filter (hysteresis on the previous second)
     in_cal = np.zeros(n, bool)
@@ -538,6 +543,7 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
     exp_cal = np.zeros(n)
     exp_bkg = np.zeros(n)
     saturated = np.zeros(n, bool)
+    energy_dep = np.zeros(n)
     nmin = int(math.ceil(n / 60))
     expected_min = np.zeros((nmin, frm.N_SPECTRUM_WORDS))
     uld = np.zeros(frm.N_SPECTRUM_WORDS)
@@ -547,12 +553,21 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
         sl = slice(s0, min(n, s0 + chunk_frames))
         idx = np.arange(sl.start, sl.stop)
         b = blk[idx]
-        use_be = (ir_pos[idx] == 2) & need_be[b]
+        use_be = ir_pos[idx] == 2
+        bch = np.unique(b)                                   # blocks of this chunk, folded here
+        pa = block_pa(bch)
+        meas_open = fold(pa)
+        be_rows = np.unique(b[use_be])
+        meas_be = {}
+        if be_rows.size:
+            k = np.searchsorted(bch, be_rows)
+            mb = fold(pa[k] * be_trans(be_rows))
+            meas_be = {int(x): mb[j] for j, x in enumerate(be_rows)}
         # one channelisation per (block, wheel, gain cell), scaled per second
         key = (b.astype(np.int64) * 2 + use_be) * ncell + g_sun.cell[idx]
         uk, first, inv = np.unique(key, return_index=True, return_inverse=True)
         rb = b[first]
-        meas = meas_open[rb]
+        meas = meas_open[np.searchsorted(bch, rb)]
         ube = use_be[first]
         if ube.any():
             meas = meas.copy()
@@ -580,6 +595,7 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
             saturated[idx[sat.any(axis=1)]] = True
             cnt = np.minimum(cnt, 0xFFFF)
         words[idx] = cnt
+        energy_dep[idx] = cnt[:, :961] @ _CHANNEL_KEV
         if progress:
             progress(sl.stop - sl.start)
 
@@ -592,7 +608,6 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
         coarse = np.minimum(coarse, 0xFFFF)
 
     # ---- other frame fields
-    energy_dep = words[:, :961].astype(np.float64) @ (np.arange(961) * 0.0163 + 0.03)
     ramp = np.clip(14 + np.rint(energy_dep / 380.0), 0, 0xFFFF).astype(np.int64)
     pileup = rng.poisson(spec_events.astype(np.float64) ** 2 * 5e-6)
     noise_trig = rng.poisson(2.0, n) * hk["hv_on"]
