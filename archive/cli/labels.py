@@ -31,7 +31,7 @@ def generate(
         raise ParameterError("--lid and a file --out need a single input file")
     for f in files:
         path = generate_label(f, im, out=out, lid=lid, version_id=version_id)
-        console.print(str(path), highlight=False)
+        console.print(str(path), highlight=False, soft_wrap=True)
 
 
 @app.command("validate")
@@ -53,12 +53,24 @@ def validate(
                     "findings": [f.as_dict() for f in findings]})
     else:
         if findings.items:
-            print_table([{"rule": f.rule, "severity": f.severity, "location": f.location, "message": f.message}
-                         for f in findings], ["rule", "severity", "location", "message"])
+            _findings_table(findings)
         console.print(f"{len(findings.labels)} label(s): {len(findings.errors)} error(s), "
                       f"{len(findings.warnings)} warning(s)", highlight=False)
     if findings.errors:
         raise typer.Exit(1)
+
+
+def _findings_table(findings) -> None:
+    """Rule, severity, location, message; long paths and messages fold instead of being cut."""
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for name in ("rule", "severity", "location", "message"):
+        table.add_column(name, overflow="fold")
+    for f in findings:
+        style = "red" if f.severity == "error" else "yellow"
+        table.add_row(f.rule, f"[{style}]{f.severity}[/]", f.location, f.message)
+    console.print(table)
 
 
 @schemas_app.command("install")
