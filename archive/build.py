@@ -402,8 +402,9 @@ def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path,
                   "software": f"xsm {SOFTWARE_VERSION}", "mode": mode.value,
                   "caldb_files": caldb_files, "caldbver": caldbver}
     keys = {k: _sha(raw_params[k]) for k in RAW_KINDS}
-    for k in CAL_KINDS:
-        keys[k] = _sha({**cal_common, "standard": STANDARD_PARAMETERS[k], "kind": k})
+    for k in CAL_KINDS:  # the CALDB version name itself does not count: only the files selected
+        keys[k] = _sha({**{c: v for c, v in cal_common.items() if c != "caldbver"},
+                        "standard": STANDARD_PARAMETERS[k], "kind": k})
 
     # ---- decide versions
     plan: dict[str, dict] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from xsm.archive.cli.common import console, handle_errors, print_json, print_table, progress_bar
 
@@ -92,7 +93,7 @@ def verify_cmd(
         console.print(f"{rep.files} file(s) re-hashed, {rep.labels} label(s) validated: "
                       + ("[green]OK[/]" if rep.ok else f"[red]{len(rep.problems)} problem(s)[/]"))
         for p in rep.problems:
-            console.print(f"[red]{p}[/]", highlight=False, soft_wrap=True)
+            console.print(f"[red]{escape(str(p))}[/]", highlight=False, soft_wrap=True)
     if not rep.ok:
         raise typer.Exit(1)
 
@@ -118,7 +119,7 @@ def release_cmd(
         else:
             console.print(f"[red]release {name} refused: {len(exc.problems)} problem(s)[/]")
             for p in exc.problems:
-                console.print(f"[red]{p}[/]", highlight=False, soft_wrap=True)
+                console.print(f"[red]{escape(str(p))}[/]", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     if json_out:
         print_json(res.to_dict())
