@@ -1,9 +1,223 @@
-"""`xsm l2`: Level-2 products: GTIs, spectra with ARFs, light curves, added spectra."""
+"""`xsm l2`: Level-2 products: GTIs, spectra with ARFs, light curves, added spectra.
+
+Commands here: ``gti``, ``lightcurve``, ``addspec``, ``standard`` (every standard product of a day
+from one read). ``spectrum`` is attached from :mod:`xsm.archive.cli.l2spec`. Each command parses
+its options and calls one function of :mod:`xsm.products`; heavy imports stay inside the commands.
+"""
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Level-2 products: GTIs, spectra with ARFs, light curves, added spectra.", no_args_is_help=True)
+from xsm.archive.cli.common import console, err_console, handle_errors
+
+app = typer.Typer(help="Level-2 products: GTIs, spectra with ARFs, light curves, added spectra.",
+                  no_args_is_help=True)
+
+COMPAT_HELP = "'xsmdas-1.2' reproduces XSMDAS 1.2 exactly (defects included)."
+
+
+def _mode(compat: str | None):
+    from xsm.products.errors import ParameterError
+    from xsm.products.provenance import Mode
+
+    if compat in (None, "", "default"):
+        return Mode.DEFAULT
+    if compat.lower() in ("xsmdas-1.2", "xsmdas_1_2", "1.2"):
+        return Mode.XSMDAS_1_2
+    raise ParameterError(f"--compat {compat!r}: the only compatibility mode is xsmdas-1.2")
+
+
+def _sibling(l1file: Path, ext: str) -> Path:
+    name = l1file.name
+    stem = name[:-5] if name.endswith((".fits", ".hk", ".sa")) else l1file.stem
+    if name.endswith(".hk"):
+        stem = name[:-3]
+    elif name.endswith(".sa"):
+        stem = name[:-3]
+    return l1file.with_name(stem + ext)
+
+
+def _show_warnings(caught) -> None:
+    for w in caught:
+        err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+
+
+@app.command("gti")
+@handle_errors
+def gti_cmd(
+    hkfile: Path = typer.Argument(..., help="Level-1 housekeeping file (.hk)."),
+    gtifile: Path = typer.Option(..., "--out", "-o", help="Output GTI file (.gti)."),
+    safile: Path | None = typer.Option(None, "--sa", help="Sun-angle file (default: beside the .hk)."),
+    filterfile: str = typer.Option("std", "--filter", "-f",
+                                   help="Filter file, or std / bkg / cal for the project's own."),
+    usergti: Path | None = typer.Option(None, "--user-gti", help="ASCII file of 'tstart tstop' MET pairs."),
+    usesunang: bool = typer.Option(True, "--usesunang/--no-usesunang", help="Use the sun-angle parameters."),
+    compat: str | None = typer.Option(None, "--compat", help=COMPAT_HELP),
+    clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite an existing output."),
+) -> None:
+    """Good time intervals: continuity, mandatory, filter-file and user GTIs, intersected."""
+    import warnings
+
+    from xsm.products import gti as G
+    from xsm.products.errors import ParameterError
+    from xsm.products.level1 import read_hk, read_sa
+
+    mode = _mode(compat)
+    if gtifile.exists() and not clobber:
+        raise ParameterError(f"{gtifile}: exists already (use --clobber)")
+    safile = safile or _sibling(hkfile, ".sa")
+    ff = G.resolve_filter(filterfile, mode)
+    hk = read_hk(hkfile)
+    sa = read_sa(safile) if usesunang else None
+    params = G.GtiParams(hkfile=hkfile.name, safile=safile.name if usesunang else None,
+                         gtifile=gtifile.name, filterfile=ff.name,
+                         usergtifile=usergti.name if usergti else "-", usesunang=usesunang,
+                         clobber=clobber)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = G.make_gti(hk, sa, ff, usergti=usergti, usesunang=usesunang, mode=mode,
+                         hk_header=hk.header, params=params)
+    _show_warnings(caught)
+    out = G.write_gti(res, gtifile, overwrite=clobber)
+    console.print(f"gti: {out} ({len(res.gti)} interval(s), exposure {res.gti.exposure:.3f} s)",
+                  highlight=False)
+
+
+@app.command("lightcurve")
+@handle_errors
+def lightcurve_cmd(
+    l1file: Path = typer.Argument(..., help="Level-1 science file (.fits)."),
+    lcfile: Path = typer.Option(..., "--out", "-o", help="Output light curve (.lc)."),
+    gtifile: Path = typer.Option(..., "--gti", help="GTI file (.gti)."),
+    hkfile: Path | None = typer.Option(None, "--hk", help="Housekeeping file (default: beside l1file)."),
+    safile: Path | None = typer.Option(None, "--sa", help="Sun-angle file (default: beside l1file)."),
+    lctype: str = typer.Option("standard", help="standard or high-res."),
+    areascal: bool = typer.Option(True, "--areascal/--no-areascal", help="Scale to on-axis area (standard)."),
+    enesel: bool = typer.Option(True, "--enesel/--no-enesel", help="Select by energy (standard)."),
+    enelow: float = typer.Option(0.5, help="Lower energy (keV), with --enesel."),
+    enehigh: float = typer.Option(15.0, help="Upper energy (keV), with --enesel."),
+    chstart: int = typer.Option(0, help="First PHA channel, with --no-enesel."),
+    chstop: int = typer.Option(960, help="Last PHA channel, with --no-enesel."),
+    tbinsizesec: int = typer.Option(1, help="Bin size (integer s), standard."),
+    tbinsizems: int = typer.Option(100, help="Bin size (multiple of 100 ms), high-res."),
+    sourcetype: str = typer.Option("sun", help="sun (GAIN) or cal (CALGAIN); default mode only (Q24)."),
+    caldb: Path | None = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB)."),
+    compat: str | None = typer.Option(None, "--compat", help=COMPAT_HELP),
+    seed: int | None = typer.Option(None, help="Seed of the default mode's random generator."),
+    clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite an existing output."),
+) -> None:
+    """Standard (energy/channel band, area scaling) or high-res (100 ms coarse bands) light curve."""
+    import warnings
+
+    import numpy as np
+
+    from xsm.products import frame
+    from xsm.products import lightcurve as LC
+    from xsm.products.errors import ParameterError
+    from xsm.products.gti import read_gti
+    from xsm.products.level1 import read_hk, read_level1, read_sa
+
+    mode = _mode(compat)
+    if lcfile.exists() and not clobber:
+        raise ParameterError(f"{lcfile}: exists already (use --clobber)")
+    hkfile = hkfile or _sibling(l1file, ".hk")
+    safile = safile or _sibling(l1file, ".sa")
+    p = LC.LightCurveParams(lctype=lctype, tbinsizesec=tbinsizesec, tbinsizems=tbinsizems,
+                            areascal=areascal, enesel=enesel, enelow=enelow, enehigh=enehigh,
+                            chstart=chstart, chstop=chstop, sourcetype=sourcetype, mode=mode, seed=seed,
+                            l1file=l1file.name, lcfile=lcfile.name, hkfile=hkfile.name,
+                            safile=safile.name, gtifile=gtifile.name, clobber=clobber).effective()
+    gti = read_gti(gtifile)
+    l1 = read_level1(l1file)
+    hk = read_hk(hkfile)
+    need_sa = not p.highres and (p.areascal or p.enesel)
+    sa = read_sa(safile) if need_sa else None
+    day = LC.DayArrays(time=l1.time, spectra=frame.spectrum_view(l1.data), hk=hk, sa=sa,
+                       coarse=frame.coarse_words(l1.data) if p.highres else None, header=l1.header)
+    cal = None
+    inside = gti.contains(l1.time)
+    if not np.any(inside):
+        raise ParameterError(f"{gtifile}: no level-1 frame of {l1file.name} is inside the GTI")
+    t0 = float(l1.time[inside][0]) - LC.T0_OFFSET
+    from xsm.caldb_manager.context import calibration_context
+
+    ctx = calibration_context(t0, caldb, rule="reference" if compat else "default")
+    if p.highres or not (p.enesel or p.areascal):
+        cal = LC.LCCalibration(version=ctx.version)
+    else:
+        cal = LC.lc_calibration(ctx, mode)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lc = LC.make_lightcurve(day, gti, p, cal)
+    _show_warnings(caught)
+    out = LC.write_lightcurve(lc, lcfile, overwrite=clobber)
+    console.print(f"lightcurve: {out} ({', '.join(f'{b.extname} {len(b)} rows' for b in lc.bands)})",
+                  highlight=False)
+
+
+@app.command("addspec")
+@handle_errors
+def addspec_cmd(
+    spectra: list[Path] = typer.Argument(None, help="Type-I spectra to add (or use --list)."),
+    specfile: Path = typer.Option(..., "--out", "-o", help="Output spectrum (.pha)."),
+    listfile: Path | None = typer.Option(None, "--list", help="ASCII file, one spectrum per line."),
+    arffile: Path | None = typer.Option(None, "--arf", help="Output ARF (default: spectrum name with .arf)."),
+    addarf: bool = typer.Option(True, "--addarf/--no-addarf", help="Also combine the inputs' ARFs."),
+    weighting: str = typer.Option("exposure", "--arf-weighting",
+                                  help="ARF weights: exposure, or counts (default mode)."),
+    caldbver: str | None = typer.Option(None, "--caldbver",
+                                        help="Compat: CALDBVER to record (the installed CALDB's, Q22)."),
+    compat: str | None = typer.Option(None, "--compat", help=COMPAT_HELP),
+    clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs."),
+) -> None:
+    """Add type-I spectra (and their ARFs) across days."""
+    import warnings
+
+    from xsm.products import addspec as A
+    from xsm.products.errors import ParameterError
+
+    mode = _mode(compat)
+    if bool(spectra) == bool(listfile):
+        raise ParameterError("give either input spectra or --list FILE (not both, not neither)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        added, s, a = A.addspec(listfile if listfile else list(spectra), specfile, arffile=arffile,
+                                addarf=addarf, mode=mode, arf_weighting=weighting, caldbver=caldbver,
+                                overwrite=clobber)
+    _show_warnings(caught)
+    console.print(f"addspec: {s} ({len(added.inputs)} spectra, exposure {added.exposure:.0f} s)"
+                  + (f"; ARF: {a}" if a else ""), highlight=False)
+
+
+@app.command("standard")
+@handle_errors
+def standard_cmd(
+    l1file: Path = typer.Argument(..., help="Level-1 science file (.fits); .hk and .sa beside it."),
+    out_dir: Path = typer.Option(Path("."), "--out-dir", "-o", help="Output directory."),
+    hkfile: Path | None = typer.Option(None, "--hk", help="Housekeeping file."),
+    safile: Path | None = typer.Option(None, "--sa", help="Sun-angle file."),
+    spectrum: str = typer.Option("arf", help="arf (type II with ARF) or areascal (archive recipe)."),
+    version: int = typer.Option(1, help="Processing version in the file names (vN)."),
+    caldb: Path | None = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB)."),
+    compat: str | None = typer.Option(None, "--compat", help=COMPAT_HELP),
+    seed: int | None = typer.Option(None, help="Seed of the default mode's random generator."),
+    clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs."),
+) -> None:
+    """Every standard product of a day (GTI, type-II 60 s spectrum, 1 s and high-res LCs), one read."""
+    from xsm.products import level2 as L2
+    from xsm.products.errors import ParameterError
+
+    if spectrum not in ("arf", "areascal"):
+        raise ParameterError(f"--spectrum {spectrum!r}: use arf or areascal")
+    params = L2.StandardParams(mode=_mode(compat), seed=seed, spectrum=spectrum, version=version)
+    prod, paths = L2.standard_products(l1file, out_dir, hkfile=hkfile, safile=safile, caldb=caldb,
+                                       params=params, overwrite=clobber)
+    for n in prod.notes:
+        err_console.print(f"[yellow]warning:[/] {n}", highlight=False, soft_wrap=True)
+    for kind, p in paths.items():
+        console.print(f"{kind}: {p}", highlight=False)
 
 
 def register(root: typer.Typer) -> None:
