@@ -461,3 +461,43 @@ def frame_number(data) -> np.ndarray:
     f = as_frames(data)
     w = _header_words(f)
     return _field_from_words(w, _FIELD["FrameNo"])
+
+
+def synthetic_frames(n: int, *, seed: int = 0, first_frame_no: int = 1, clock_start_us: int = 1_000_000,
+                     rate: float = 800.0) -> np.ndarray:
+    """``n`` simple, deterministic synthetic frames (for the demo and tests; not a physical model).
+
+    A Poisson spectrum of a falling power law times a soft threshold (``rate`` count/s on
+    average), coarse bands (PHA 40-183, 184-490, 491-962) split over the 10 sub-frames with a
+    multinomial so they sum to the band totals, nominal housekeeping (HV on, IR mode, auto
+    control, wheel open, pile-up rejection 5 µs), consecutive frame numbers and a 1 s clock.
+    The simulator (``xsm.products.simulate``) makes physically realistic days.
+    """
+    rng = np.random.default_rng(seed)
+    ch = np.arange(N_SPECTRUM_WORDS, dtype=np.float64)
+    shape = (1 + ch / 60.0) ** -3.0 / (1 + np.exp(-(ch - 55.0) / 4.0))
+    shape[OVERFLOW_WORD] = shape[900:961].sum() * 0.2
+    shape[ULD_WORD] = shape.sum() * 1e-3
+    shape /= shape.sum()
+    spec = rng.poisson(rate * shape, size=(n, N_SPECTRUM_WORDS))
+    bands = ((40, 183), (184, 490), (491, 962))
+    coarse = np.zeros((n, N_SUBFRAMES, N_BANDS), np.int64)
+    for b, (lo, hi) in enumerate(bands):
+        tot = spec[:, lo:hi + 1].sum(axis=1)
+        coarse[:, :, b] = rng.multinomial(tot, np.full(N_SUBFRAMES, 1 / N_SUBFRAMES))
+    events = spec.sum(axis=1)
+    fields = {
+        "SyncUW": SIM_SYNC_UW, "SyncLW": SIM_SYNC_LW,
+        "FPGAClock": clock_start_us + 1_000_000 * np.arange(n, dtype=np.int64),
+        "FrameNo": (first_frame_no + np.arange(n, dtype=np.int64)) % (1 << 32),
+        "EventCounter": events + rng.poisson(3, n), "EventDetected": events,
+        "RampCounter": (np.arange(n) * 7) % 65536,
+        "HVMonitor": 1640, "DetTemperature": 1620, "TECCurrent": 950, "LV1Monitor": 2703,
+        "LV2Monitor": 1229, "LLDRefVoltage": 120, "TECRefVoltage": 1500,
+        "Ch1Start": bands[0][0], "Ch1Stop": bands[0][1], "Ch2Start": bands[1][0], "Ch2Stop": bands[1][1],
+        "Ch3Start": bands[2][0], "Ch3Stop": bands[2][1],
+        "WindowUpperThresh": 30, "WindowLowerThresh": 15,
+        "MotorControlMode": 0, "MotorOperationMode": 0, "MotorSetPos": 0, "MotorIRPos": 0,
+        "PileupRejMode": 1,
+    }
+    return encode_frames(fields, spectrum=spec, coarse=coarse, n=n)

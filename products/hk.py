@@ -90,3 +90,26 @@ def motor_auto_time_ms(stored) -> np.ndarray:
     """Milliseconds of stored ``MotorAutoTime`` values (232 -> 1000, quirk Q05)."""
     s = np.asarray(stored).astype(np.int64)
     return np.where(s == 232, 1000, s)
+
+
+def write_hk_for(l1file, out=None, *, overwrite: bool = False, mode=None):
+    """Decode the housekeeping of a level-1 science file and write it (``xsm l1 hk``).
+
+    Returns ``(path, rows)``. ``out`` defaults to the science file's sibling ``.hk``.
+    """
+    from pathlib import Path
+
+    from xsm.products.fitsio import history_block
+    from xsm.products.level1 import read_level1, write_hk
+    from xsm.products.provenance import Mode, Provenance
+
+    mode = mode or Mode.DEFAULT
+    l1file = Path(l1file)
+    day = read_level1(l1file)
+    out = Path(out) if out else l1file.with_name(cols.sibling_name(l1file.name, "hk"))
+    table = decode_hk(day)
+    hist = history_block("XSM HKEXTRACT", [f"l1file = {l1file.name}", f"hkfile = {out.name}",
+                                           f"clobber = {'yes' if overwrite else 'no'}"])
+    path = write_hk(table, out, overwrite=overwrite, mode=mode, history=hist,
+                    provenance=Provenance(step="hk", mode=mode, inputs=(l1file.name,)))
+    return path, len(table)

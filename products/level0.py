@@ -1153,3 +1153,40 @@ def _with_time_header(day):
     h["TSTOP"] = float(day.time[-1])
     h["TELAPSE"] = float(day.time[-1]) - float(day.time[0])
     return dataclasses.replace(day, header=h)
+
+
+# --------------------------------------------------------------------------------------------
+# Demo: a synthetic hour end to end (xsm demo)
+# --------------------------------------------------------------------------------------------
+def write_demo_sessions(out_dir: str | Path, *, start: str = "2021-09-05 23:30:00.25", duration_s: int = 3600,
+                        overlap_s: int = 300, seed: int = 0) -> list[Path]:
+    """Two overlapping level-0 session packages of synthetic frames (deterministic, seeded).
+
+    The second session repeats the last ``overlap_s`` seconds of the first (an overlapping
+    download) and carries IST time tags. The default hour crosses a UTC midnight.
+    """
+    from xsm.products.met import parse_time
+
+    t0 = parse_time(start)
+    n = int(duration_s)
+    frames = fr.synthetic_frames(n, seed=seed)
+    met = t0 + np.arange(n, dtype=np.float64)
+    half = n // 2
+    a_end = min(n, half + overlap_s)
+    dh_us = met_to_ns(met) // 1000 - 1_000_000  # a DH clock 1 s behind UTC
+    out_dir = Path(out_dir)
+    first = encode_records(frames[:a_end], met[:a_end], dh_time_us=dh_us[:a_end], dh_seq=np.arange(a_end),
+                           simulated=True, orbit=4242, station_id=26)
+    second = encode_records(frames[half:], met[half:], dh_time_us=dh_us[half:], dh_seq=np.arange(half, n),
+                            ist=True, simulated=True, orbit=4243, station_id=18)
+    return [write_session(out_dir, session_id(met[0], station="G26", orbit=4242), [first]),
+            write_session(out_dir, session_id(met[half], station="D18", orbit=4243), [second])]
+
+
+def run_demo(out_dir: str | Path, *, seed: int = 0, overwrite: bool = True,
+             progress: Callable[..., None] | None = None) -> dict:
+    """``xsm demo``: a synthetic hour -> level-0 sessions -> level-1 science + housekeeping."""
+    out_dir = Path(out_dir)
+    sessions = write_demo_sessions(out_dir / "level0", seed=seed)
+    res = build_level1(sessions, out_dir / "level1", overwrite=overwrite, progress=progress)
+    return {"level0": [str(p) for p in sessions], "level1": res.as_dict()}
