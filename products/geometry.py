@@ -69,6 +69,8 @@ class CoverageReport:
         ``'spk'``, ``'ck'``: epochs outside the SPK (spacecraft/planets) or CK windows.
     spk_windows_met, ck_windows_met : list of (float, float)
         The coverage windows found (MET), after union over files.
+    unusable_kernels : list of str
+        Kernels that could not be used (e.g. a CK without its SCLK), with the reason.
     """
 
     n_total: int = 0
@@ -77,6 +79,7 @@ class CoverageReport:
     n_missing_by_kind: dict[str, int] = field(default_factory=dict)
     spk_windows_met: list[tuple[float, float]] = field(default_factory=list)
     ck_windows_met: list[tuple[float, float]] = field(default_factory=list)
+    unusable_kernels: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line: how many epochs lack geometry and when."""
@@ -88,8 +91,9 @@ class CoverageReport:
                           for a, b in self.missing_intervals_met[:5])
         more = "" if len(self.missing_intervals_met) <= 5 else f" (+{len(self.missing_intervals_met) - 5} more)"
         kinds = ", ".join(f"{k} {v}" for k, v in self.n_missing_by_kind.items() if v)
+        bad = f"; unusable kernels: {', '.join(self.unusable_kernels)}" if self.unusable_kernels else ""
         return (f"no geometry for {self.n_missing} of {self.n_total} epochs ({kinds}): "
-                f"{spans}{more}")
+                f"{spans}{more}{bad}")
 
 
 @dataclass
@@ -313,9 +317,16 @@ def check_coverage(met: np.ndarray, et: np.ndarray, loaded: LoadedKernels, bus_i
         planets = w if planets is None else _intersect(planets, w)
     spk_win = _intersect(sc, planets) if planets is not None else sc
     ck = spiceypy.cell_double(200000)
+    unusable: list[str] = []
     for f in loaded.by_kind.get("ck", []):
-        if bus_id in set(spiceypy.ckobj(f)):
-            spiceypy.ckcov(f, bus_id, False, "INTERVAL", ck_tolerance, "TDB", ck)
+        try:
+            if bus_id in set(spiceypy.ckobj(f)):
+                spiceypy.ckcov(f, bus_id, False, "INTERVAL", ck_tolerance, "TDB", ck)
+        except SpiceyError as exc:
+            # e.g. no SCLK for the CK's clock: the CK gives no coverage (geometry.md §7);
+            # a session with unusable kernels still gets its rows, filled
+            unusable.append(f"{Path(f).name}: {exc.short or 'SPICE error'}")
+            log.warning("CK %s unusable (%s): its epochs get no geometry", Path(f).name, exc.short)
     spk_w = _window_list(spk_win)
     ck_w = _window_list(ck)
     m_spk = _mask(et, spk_w)
@@ -327,6 +338,7 @@ def check_coverage(met: np.ndarray, et: np.ndarray, loaded: LoadedKernels, bus_i
         n_missing_by_kind={"spk": int((~m_spk).sum()), "ck": int((~m_ck).sum())},
         spk_windows_met=[tuple(K.et_to_met(np.array(w))) for w in spk_w],
         ck_windows_met=[tuple(K.et_to_met(np.array(w))) for w in ck_w],
+        unusable_kernels=unusable,
     )
     return ok, rep
 

@@ -260,6 +260,15 @@ def test_no_coverage_at_all_is_not_an_exception(kset_gap):
     assert np.isnan(a.theta).all() and (a.detpos_r == 3.2).all()
 
 
+def test_ck_without_its_sclk_gives_fill_not_an_exception(kset_gap):
+    st, se = kset_gap.static, kset_gap.session
+    met = DAY0 + 0.5 + np.arange(600.0)
+    a = G.compute_sun_angles(met, [st.metakernel, se.spk, se.ck], workers=1)
+    assert a.coverage.n_missing == 600 and a.coverage.n_missing_by_kind["ck"] == 600
+    assert a.coverage.unusable_kernels and "ch2_qib.bc" in a.coverage.unusable_kernels[0]
+    assert np.isnan(a.theta).all()
+
+
 def test_missing_kernels_are_one_line_errors(kset_gap, tmp_path):
     with pytest.raises(InputFormatError, match="not found"):
         G.compute_sun_angles([DAY0], [tmp_path / "nope.tm"])
