@@ -158,7 +158,8 @@ def _cleanup_temporaries(root: Path) -> None:
                 shutil.rmtree(d, ignore_errors=True)
 
 
-def _header_of(path: Path, code: str) -> fits.Header:
+def calibration_header(path: Path, code: str) -> fits.Header:
+    """Header of the first calibration extension of a file (where its CALDB keywords are)."""
     from xsm.caldb_manager.certify import EXTENSIONS
 
     with fits.open(path, memmap=False) as hdul:
@@ -166,6 +167,17 @@ def _header_of(path: Path, code: str) -> fits.Header:
             if h.name in EXTENSIONS.get(code, ()) or "CCNM0001" in h.header:
                 return h.header.copy()
         return hdul[1].header.copy() if len(hdul) > 1 else fits.Header()
+
+
+def ogip_from_files(index: CalIndex, root: Path) -> CalIndex:
+    """The full OGIP CIF of an index, with CAL_CLAS/CAL_DTYP/CAL_CBD read from the files under ``root``."""
+    headers = {}
+    for r in index.rows:
+        p = root / r.relpath()
+        if p.is_file():
+            with contextlib.suppress(OSError, ValueError):
+                headers[r.file] = calibration_header(p, r.cnam.upper())
+    return from_xsm_and_files(index, headers)
 
 
 def current_index(root: Path) -> CalIndex | None:
@@ -200,14 +212,7 @@ def _write_snapshot(root: Path, version: str, index: CalIndex, manifest: dict) -
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=vdir))
     try:
         write_index(index, tmp / XSM_INDEX_NAME, form="xsm")
-        headers = {}
-        for r in index.rows:
-            p = root / r.relpath()
-            if p.is_file():
-                with contextlib.suppress(OSError, ValueError):
-                    headers[r.file] = _header_of(p, r.cnam.upper())
-        ogip = from_xsm_and_files(index, headers)
-        write_index(ogip, tmp / OGIP_INDEX_NAME, form="ogip")
+        write_index(ogip_from_files(index, root), tmp / OGIP_INDEX_NAME, form="ogip")
         _fault("snapshot-written")
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
         for p in tmp.iterdir():
@@ -337,7 +342,7 @@ def publish(root: str | Path, files: Sequence[str | Path], version: str, *,
         # new rows
         added: list[IndexRow] = []
         for f, rep in zip(files, reports):
-            h = _header_of(f, rep.code or "")
+            h = calibration_header(f, rep.code or "")
             if f.name in ref_times:
                 t = float(ref_times[f.name])
             else:
@@ -508,4 +513,4 @@ def init_synthetic(root: str | Path, version: str | None = None, *, fitsverify: 
 
 
 __all__ = ["publish", "publish_index", "adopt", "versions", "verify", "history", "init_synthetic",
-           "PublishResult", "VersionInfo", "current_index"]
+           "PublishResult", "VersionInfo", "current_index", "ogip_from_files", "calibration_header"]
