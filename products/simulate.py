@@ -769,16 +769,6 @@ def plan_sessions(n_frames: int, frame_period: float, rng: np.random.Generator) 
     return out
 
 
-def session_id(station: str, orbit: int, met_first_tag: float) -> str:
-    """The 36-character session identifier (``level0.md`` §3.1) from the first record's UTC tag."""
-    t = np.datetime64("2017-01-01T00:00:00", "ms") + np.int64(round(met_first_tag * 1000)).astype("timedelta64[ms]")
-    dt = t.astype(_dt.datetime)
-    sid = (f"XSM01{station}CHO{orbit % 100000:05d}00NNNN{dt.year % 100:02d}{dt.timetuple().tm_yday:03d}"
-           f"{dt.hour:02d}{dt.minute:02d}{dt.second:02d}{dt.microsecond // 1000:03d}")
-    assert len(sid) == 36, sid
-    return sid
-
-
 def _pick_isolated(rng, lo: int, hi: int, k: int, avoid: np.ndarray, margin: int = 5) -> list[int]:
     """Up to ``k`` indices in [lo, hi) at least ``margin`` apart from each other and from ``avoid``."""
     out: list[int] = []
@@ -982,111 +972,11 @@ def read_truth(path: str | Path) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------- level-0 records and packages
 
-def _utc_fields(met_tag: np.ndarray) -> dict[str, np.ndarray]:
-    """Calendar fields of MET tags (year, month, day, hour, minute, second, nanosecond)."""
-    ns = np.datetime64("2017-01-01T00:00:00", "ns") + np.rint(np.asarray(met_tag) * 1e9).astype(np.int64).astype("timedelta64[ns]")
-    Y = ns.astype("datetime64[Y]")
-    M = ns.astype("datetime64[M]")
-    D = ns.astype("datetime64[D]")
-    sod = (ns - D).astype(np.int64)
-    return {"year": Y.astype(np.int64) + 1970, "month": (M - Y).astype(np.int64) + 1,
-            "day": (D - M).astype(np.int64) + 1, "hour": sod // 3_600_000_000_000,
-            "minute": sod // 60_000_000_000 % 60, "second": sod // 1_000_000_000 % 60,
-            "nanosec": sod % 1_000_000_000}
-
-
-def _records(frames: np.ndarray, met_tag: np.ndarray, dh_time_us: np.ndarray, dh_seq: np.ndarray, *,
-             ist: bool, orbit: int, station_id: int) -> np.ndarray:
-    """Level-0 records (N, 2120) of ``level0.md`` §1 (the level-0 module's writer when it exists)."""
-    try:
-        from xsm.products import level0 as L0
-        enc = getattr(L0, "encode_records", None)
-    except ImportError:
-        enc = None
-    if enc is not None:
-        return enc(frames, met_tag, dh_time_us=dh_time_us, dh_seq=dh_seq, ist=ist, orbit=orbit,
-                   station_id=station_id, simulated=True)
-    import zlib
-
-    n = frames.shape[0]
-    rec = np.zeros((n, 2120), dtype=np.uint8)
-
-    def put(off, size, v):
-        v = np.asarray(v, dtype=np.uint64)
-        v = np.broadcast_to(v, (n,))
-        for i in range(size):
-            rec[:, off + i] = (v >> np.uint64(8 * (size - 1 - i))) & np.uint64(0xFF)
-
-    tag = np.asarray(met_tag, dtype=np.float64) + (19800.0 if ist else 0.0)
-    u = _utc_fields(tag)
-    put(0, 4, 0x1ACFFC1D)
-    put(4, 1, 1)
-    put(5, 1, (1 if ist else 0) | 2 | 4 | 8)
-    put(6, 2, 60)
-    put(8, 2, 2048)
-    put(10, 2, 12)
-    put(12, 4, np.arange(n))
-    put(16, 4, np.asarray(dh_seq) % (1 << 32))
-    put(20, 2, 0x5853)
-    put(22, 2, station_id)
-    put(24, 8, dh_time_us)
-    put(32, 2, u["year"])
-    for off, k in ((34, "month"), (35, "day"), (36, "hour"), (37, "minute"), (38, "second")):
-        put(off, 1, u[k])
-    put(40, 4, u["nanosec"])
-    put(44, 4, orbit)
-    rec[:, 60:2108] = frames
-    crc = np.fromiter((zlib.crc32(r) for r in rec[:, :2108]), dtype=np.uint64, count=n)
-    put(2108, 4, crc)
-    put(2112, 4, np.arange(n))
-    put(2116, 4, 0x58454E44)
-    return rec
-
-
-def _md5(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _package(out: Path, sid: str, files: list[tuple[Path, str, str]]) -> tuple[Path, Path]:
-    """``<SID>.tar`` with the segment files and the manifest (``level0.md`` §3.2), and ``<SID>.trg``."""
-    import os
-    import tarfile
-    import tempfile
-
-    lines = [f"{p.name},{p.stat().st_size},{_md5(p)},{seg},{kind}" for p, seg, kind in files]
-    man = files[0][0].parent / f"{sid}_manifest.csv"
-    man.write_bytes(("\r\n".join(lines) + "\r\n").encode())
-    pkg = out / f"{sid}.tar"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{sid}.", suffix=".tar")
-    os.close(fd)
-    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-        for p in [f[0] for f in files] + [man]:
-            info = tar.gettarinfo(str(p), arcname=p.name)
-            info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            with open(p, "rb") as fh:
-                tar.addfile(info, fh)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, pkg)
-    trg = out / f"{sid}.trg"
-    trg.write_text(f"size={pkg.stat().st_size}\nmd5={_md5(pkg)}\n")
-    return pkg, trg
-
-
 def _write_sessions(sim: SimulatedFrames, bounds: list[tuple[int, int]], out: Path, kdir: Path, orbit,
                     ck_gap, rng: np.random.Generator, *, faults: bool = True):
     """Write every session package; return (sessions, fault log)."""
-    import shutil
-    import tempfile
-
     from xsm.products import kernels as K
+    from xsm.products import level0 as L0
 
     met = sim.met
     n = met.size
@@ -1102,7 +992,7 @@ def _write_sessions(sim: SimulatedFrames, bounds: list[tuple[int, int]], out: Pa
         ist = (k % 2 == 1)
         station = STATIONS[int(rng.integers(0, len(STATIONS)))]
         orb = 1 + int((met[a] - LOI_MET) // period)
-        sid = session_id(station, orb, met[a])
+        sid = L0.session_id(float(met[a]), station=station, orbit=orb)
         overl = np.zeros(b - a, bool)
         if k > 0:
             overl |= idx < bounds[k - 1][1]
@@ -1125,32 +1015,23 @@ def _write_sessions(sim: SimulatedFrames, bounds: list[tuple[int, int]], out: Pa
                 pick = sorted(int(c) for c in rng.choice(cand, size=3, replace=False))
                 bad_crc = pick[:2]
                 junk_at = pick[2]
-        recs = _records(frames, tag, dh_time[idx], (dh_seq0 + idx) % (1 << 32), ist=ist, orbit=orb,
-                        station_id=26 + k)
+        recs = L0.encode_records(frames, tag, dh_time_us=dh_time[idx], dh_seq=(dh_seq0 + idx) % (1 << 32),
+                                 ist=ist, orbit=orb, station_id=26 + k, simulated=True)
         for j in bad_crc:
-            recs[j, 60 + 1000] ^= 0xFF          # a flipped frame byte: the CRC no longer matches
+            recs[j, L0.HEADER_SIZE + 1000] ^= 0xFF   # a flipped frame byte: the CRC no longer matches
             fault_log.append({"sid": sid, "kind": "bad_crc", "record": j, "frame": a + j})
-        with tempfile.TemporaryDirectory(prefix="xsm-sess-") as tmpd:
-            tmp = Path(tmpd)
-            seg = f"{sid}_00"
-            pld = tmp / f"{seg}.pld"
-            with open(pld, "wb") as f:
-                if junk_at is not None:
-                    f.write(recs[:junk_at].tobytes())
-                    f.write(rng.integers(0, 256, 37, dtype=np.uint8).tobytes())
-                    f.write(recs[junk_at:].tobytes())
-                    fault_log.append({"sid": sid, "kind": "lost_sync", "record": junk_at, "frame": a + junk_at})
-                else:
-                    f.write(recs.tobytes())
-            sk = K.write_session_kernels(tmp, seg, float(met[a]), float(met[b - 1]) + 1.0, orbit,
-                                         ck_gaps_met=[ck_gap] if ck_gap else ())
-            files = [(pld, "00", "pld"), (sk.spk, "00", "spk"), (sk.ck, "00", "ck"), (sk.sclk, "00", "sclk")]
-            pkg, trg = _package(out, sid, files)
-            kept = []
-            for p in (sk.sclk, sk.spk, sk.ck):
-                dst = kdir / p.name
-                shutil.copyfile(p, dst)
-                kept.append(dst)
+        if junk_at is not None:
+            segment = b"".join([recs[:junk_at].tobytes(), rng.integers(0, 256, 37, dtype=np.uint8).tobytes(),
+                                recs[junk_at:].tobytes()])
+            fault_log.append({"sid": sid, "kind": "lost_sync", "record": junk_at, "frame": a + junk_at})
+        else:
+            segment = recs
+        seg = f"{sid}_00"
+        sk = K.write_session_kernels(kdir, seg, float(met[a]), float(met[b - 1]) + 1.0, orbit,
+                                     ck_gaps_met=[ck_gap] if ck_gap else ())
+        pkg = L0.write_session(out, sid, [segment], {0: {"spk": sk.spk, "ck": sk.ck, "sclk": sk.sclk}})
+        trg = out / f"{sid}.trg"
+        kept = [sk.sclk, sk.spk, sk.ck]
         sessions.append(SessionInfo(sid=sid, package=pkg, trigger=trg, first=a, stop=b,
                                     start_met=float(met[a]), stop_met=float(met[b - 1]), ist=ist,
                                     station=station, orbit=orb, kernel_files=tuple(kept)))
