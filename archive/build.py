@@ -173,78 +173,73 @@ def _level1_from_sessions(sessions: Sequence[Path], day: str, work: Path, mode: 
     return find_level1(work, day)
 
 
+def _filter_sha(mode: Mode) -> str:
+    from xsm.products import gti as G
+    from xsm.products.provenance import file_sha256
+
+    return file_sha256(G.standard_filter_path())
+
+
 def calibration_key(caldb, day: str, tstart: float, tstop: float, mode: Mode) -> tuple[dict, str | None]:
     """Calibration files the day selects: ``{code: {"file": basename, "sha256": ...}}``, version."""
     from xsm.caldb_manager.context import calibration_context
     from xsm.products.provenance import file_sha256
 
-    ctx = calibration_context(tstart, caldb, rule=mode, tstop=tstop)
+    # the same selection level 2 makes: at the first frame, the mode's rule
+    ctx = calibration_context(tstart, caldb, rule="reference" if mode == Mode.XSMDAS_1_2 else "default")
     files = {code: {"file": p.name, "sha256": file_sha256(p)} for code, p in sorted(ctx.files.items())}
     return files, ctx.version
 
 
 # ---------------------------------------------------------------------------------- level 2
 
-def make_level2(level1: dict[str, Path], out_dir: Path, names: dict[str, str], *, caldb, mode: Mode,
-                processing_date: str | None = None) -> dict[str, Path]:
+def make_level2(level1: dict[str, Path], out_dir: Path, names: dict[str, str], *, caldb, mode: Mode
+                ) -> dict[str, Path]:
     """The standard calibrated products of a day (``products.md`` §9) into ``out_dir``.
+
+    One decode of the day through :func:`xsm.products.level2.make_standard_products` with the
+    official archive recipe (type-II PI spectrum, 60 s, area-corrected, no ARF; 1 s light curve,
+    area-scaled, 0.5-15 keV) and the archive names given in ``names`` (kind -> file name).
 
     Returns ``{kind: path}`` for ``gti``, ``pha``, ``lc``; ``{}`` when the Sun was never
     observed (empty standard GTI): then the day has no calibrated products.
     """
-    import warnings
+    from xsm.products import level2 as L2
 
-    import numpy as np
-
-    from xsm.caldb_manager.context import calibration_context
-    from xsm.products import frame
-    from xsm.products import gti as G
-    from xsm.products import lightcurve as LC
-    from xsm.products import spectrum as S
-    from xsm.products.level1 import read_hk, read_level1, read_sa
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    l1 = read_level1(level1["fits"])
-    hk, sa = read_hk(level1["hk"]), read_sa(level1["sa"])
-    fn = {k: Path(level1[k]).name for k in RAW_KINDS}
     std = STANDARD_PARAMETERS
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gres = G.make_gti(hk.data, sa.data, G.standard_filter_file(mode), usesunang=True, mode=mode,
-                          hk_header=hk.header,
-                          params=G.GtiParams(hkfile=fn["hk"], safile=fn["sa"], gtifile=names["gti"],
-                                             filterfile=G.standard_filter_path().name))
-    if gres.empty:
+    base = dict(names)
+    base.setdefault("arf", names["pha"].replace(".pha", ".arf"))
+    base.setdefault("hr", names["lc"].replace(".lc", "_hr.lc"))
+    params = _ArchiveParams(mode=mode, spectrum="areascal" if std["pha"]["areascal"] else "arf",
+                            spec_tbinsize=int(std["pha"]["tbinsize"]),
+                            lc_tbinsizesec=int(std["lc"]["tbinsizesec"]),
+                            lc_enelow=std["lc"]["enelow"], lc_enehigh=std["lc"]["enehigh"],
+                            products=CAL_KINDS, archive_names=tuple(sorted(base.items())))
+    day = L2.load_day(level1["fits"], level1["hk"], level1["sa"])
+    prod = L2.make_standard_products(day, caldb, params)
+    if prod.gti.empty or prod.spectrum is None:
         return {}
-    out = {"gti": G.write_gti(gres, out_dir / names["gti"])}
-    words = frame.spectrum_words(l1.data)
-    t_first = float(l1.time[gres.gti.contains(l1.time)][0]) if np.any(gres.gti.contains(l1.time)) \
-        else float(l1.time[0])
-    sp = S.SpectrumParams(spectype="time-resolved", chantype=std["pha"]["chantype"], sourcetype="sun",
-                          genarf=std["pha"]["genarf"], areascal=std["pha"]["areascal"],
-                          tstart=std["pha"]["tstart"], tstop=std["pha"]["tstop"],
-                          tbinsize=int(std["pha"]["tbinsize"]), addsyserror=std["pha"]["addsyserror"],
-                          mode=mode, l1file=fn["fits"], specfile=names["pha"], hkfile=fn["hk"],
-                          safile=fn["sa"], gtifile=names["gti"])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        spec = S.make_spectrum(l1, hk, sa, gres.gti, sp, S.load_spec_cal(caldb, t_first, sp),
-                               words=words)
-    for w in caught:
-        log.warning("%s: %s", names["pha"], w.message)
-    out["pha"] = S.write_spectrum(spec, out_dir / names["pha"], overwrite=True)[0]
-    ctx = calibration_context(t_first, caldb)
-    lp = LC.LightCurveParams(lctype="standard", tbinsizesec=std["lc"]["tbinsizesec"],
-                             areascal=std["lc"]["areascal"], enesel=std["lc"]["enesel"],
-                             enelow=std["lc"]["enelow"], enehigh=std["lc"]["enehigh"], mode=mode,
-                             l1file=fn["fits"], lcfile=names["lc"], hkfile=fn["hk"], safile=fn["sa"],
-                             gtifile=names["gti"])
-    day = LC.DayArrays(time=l1.time, spectra=frame.spectrum_view(l1.data), hk=hk, sa=sa,
-                       header=l1.header)
-    lc = LC.make_lightcurve(day, gres.gti, lp, LC.lc_calibration(ctx, mode))
-    out["lc"] = LC.write_lightcurve(lc, out_dir / names["lc"])
-    return out
+    paths = L2.write_standard_products(prod, out_dir)
+    return {k: Path(v) for k, v in paths.items() if k in CAL_KINDS}
+
+
+def _archive_params_class():
+    from xsm.products.level2 import StandardParams
+
+    @dataclass(frozen=True)
+    class ArchiveParams(StandardParams):
+        """Standard parameters with per-product archive names (products may differ in version)."""
+
+        archive_names: tuple = ()
+
+        def names(self, date_tag: str) -> dict[str, str]:
+            return dict(self.archive_names)
+
+    return ArchiveParams
+
+
+def _ArchiveParams(**kw):
+    return _archive_params_class()(**kw)
 
 
 # ---------------------------------------------------------------------------------- zip
@@ -402,9 +397,14 @@ def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path,
                   "software": f"xsm {SOFTWARE_VERSION}", "mode": mode.value,
                   "caldb_files": caldb_files, "caldbver": caldbver}
     keys = {k: _sha(raw_params[k]) for k in RAW_KINDS}
-    for k in CAL_KINDS:  # the CALDB version name itself does not count: only the files selected
-        keys[k] = _sha({**{c: v for c, v in cal_common.items() if c != "caldbver"},
-                        "standard": STANDARD_PARAMETERS[k], "kind": k})
+    what: dict[str, dict] = dict(raw_params)
+    for k in CAL_KINDS:
+        what[k] = {**cal_common, "standard": STANDARD_PARAMETERS[k]}
+        if k == "gti":  # the GTI uses no calibration file, but the standard filter file
+            what[k].pop("caldb_files")
+            what[k]["filterfile"] = _filter_sha(mode)
+        # the CALDB version name itself does not count: only the files selected
+        keys[k] = _sha({**{c: v for c, v in what[k].items() if c != "caldbver"}, "kind": k})
 
     # ---- decide versions
     plan: dict[str, dict] = {}
@@ -415,7 +415,7 @@ def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path,
         if cur is not None and old_key == keys[k]:
             plan[k] = {"status": "unchanged", "version": cur["version"], "row": cur}
         else:
-            newp = raw_params[k] if k in RAW_KINDS else {**cal_common, "standard": STANDARD_PARAMETERS[k]}
+            newp = what[k]
             plan[k] = {"status": "new" if cur is None else "changed",
                        "version": 1 if cur is None else int(cur["version"]) + 1,
                        "row": cur, "reason": _reason_for(k, cur, newp, old_params),

@@ -166,16 +166,16 @@ def test_caldb_change_makes_v2_of_exactly_the_affected_day(story):
     assert res.changed and res.version == 2
     st = {p.kind: (p.version, p.status) for p in res.products}
     assert st == {"fits": (1, "unchanged"), "hk": (1, "unchanged"), "sa": (1, "unchanged"),
-                  "gti": (2, "changed"), "pha": (2, "changed"), "lc": (2, "changed")}
-    for p in res.products:
-        if p.kind in ("pha", "lc", "gti"):
+                  "gti": (1, "unchanged"), "pha": (2, "changed"), "lc": (2, "changed")}
+    for p in res.products:  # the GTI uses no calibration file: it keeps its version
+        if p.kind in ("pha", "lc"):
             assert "CALDB change" in p.reason and "GAIN" in p.reason
     # no earlier file changed; the new ones are v2 files beside them
     s1, s3 = story["snap1"], story["snap3"]
     assert all(s3[k] == v for k, v in s1.items())
     new = sorted(set(s3) - set(s1))
     assert new == sorted([f"2021/10/28/calibrated/ch2_xsm_20211028_v2_level2{x}" for x in
-                          (".gti", ".lc", ".pha", "_gti.xml", "_lc.xml", "_pha.xml")]
+                          (".lc", ".pha", "_lc.xml", "_pha.xml")]
                          + ["2021/10/28/ch2_xsm_20211028_v2.zip", "2021/10/28/ch2_xsm_20211028_v2.xml",
                             "2021/10/28/ch2_xsm_20211028_v2_zip.json"])
     lab = etree.parse(str(root / "2021/10/28/calibrated/ch2_xsm_20211028_v2_level2_lc_xml".replace("_xml", ".xml")))
@@ -187,7 +187,9 @@ def test_caldb_change_makes_v2_of_exactly_the_affected_day(story):
     assert story["verify2"].ok, "\n".join(map(str, story["verify2"].problems))
     cur = run_query(root, "SELECT kind, version FROM products WHERE day = '20211028' AND current "
                           "AND kind IN ('gti', 'pha', 'lc', 'fits', 'zip') ORDER BY kind").rows
-    assert cur == [("fits", 1), ("gti", 2), ("lc", 2), ("pha", 2), ("zip", 2)]
+    assert cur == [("fits", 1), ("gti", 1), ("lc", 2), ("pha", 2), ("zip", 2)]
+    hist = fits.getheader(root / "2021/10/28/calibrated/ch2_xsm_20211028_v2_level2.lc", 1)["HISTORY"]
+    assert any("ch2_xsm_20211028_v1_level2.gti" in h for h in hist)  # names the archived GTI
 
 
 def test_releases_and_release_note_list_the_changes(story):
@@ -196,16 +198,16 @@ def test_releases_and_release_note_list_the_changes(story):
     assert r2.bundle_lidvid == "urn:isro:isda:ch2_cho.xsm::1.1"
     assert all(c["kind"] == "new" for c in r1.changes) and len(r1.changes) == 3 * 7
     changed = {c["lid"].rsplit(":", 1)[1]: c for c in r2.changes}
-    assert set(changed) == {"ch2_xsm_20211028_level2_gti", "ch2_xsm_20211028_level2_pha",
-                            "ch2_xsm_20211028_level2_lc", "ch2_xsm_20211028"}
+    assert set(changed) == {"ch2_xsm_20211028_level2_pha", "ch2_xsm_20211028_level2_lc", "ch2_xsm_20211028"}
     for k in ("ch2_xsm_20211028_level2_pha", "ch2_xsm_20211028_level2_lc"):
         c = changed[k]
         assert (c["old_vid"], c["new_vid"], c["kind"]) == ("1.0", "2.0", "data")
         assert "CALDB" in c["reason"]
     assert r2.collections["calibrated"].endswith("::1.1") and r2.collections["raw"].endswith("::1.0")
     note = r2.note.read_text()
-    for k in ("ch2_xsm_20211028_level2_pha", "ch2_xsm_20211028_level2_lc", "ch2_xsm_20211028_level2_gti"):
+    for k in ("ch2_xsm_20211028_level2_pha", "ch2_xsm_20211028_level2_lc"):
         assert k in note
+    assert "ch2_xsm_20211028_level2_gti" not in note
     assert "CALDB change" in note
     # manifests: every file of the release listed with matching checksums, CRLF
     rel = r2.path
