@@ -39,8 +39,8 @@ SYSERR
 RMF (3000 energies 0.1–30.1 keV × 512 PI channels)
     A Gaussian photopeak with FWHM(E) = √(FWHM₀² + (2.355)²·F·w·E), FWHM₀ = 0.120 keV, Fano
     F = 0.12, w = 3.62 eV; a low-energy tail (incomplete charge collection) carrying
-    f(E) = 0.02 + 0.06·exp(−E / 1.5 keV) of the events, exponential below the line energy with
-    scale 0.3 keV; a Si K escape peak at E − 1.74 keV with fraction 0.01·(1.84/E)·(E > 1.839 keV).
+    f(E) = 0.02 + 0.06·exp(−E / 1.5 keV) of the events, half as an exponential below the line
+    energy with scale 0.3 keV and half as a flat shelf from 0 to E; a Si K escape peak at E − 1.74 keV with fraction 0.01·(1.84/E)·(E > 1.839 keV).
     Each row is normalised to 1 over the whole energy axis and integrated over each channel, so a
     row sums to the fraction of events falling inside 0.5–17.396 keV (≤ 1).
 RSP_OPEN / RSP_BEFT
@@ -182,11 +182,18 @@ def redistribution(energ_lo: np.ndarray, energ_hi: np.ndarray, e_min: np.ndarray
         return np.clip(np.exp((x - e) / TAIL_SCALE) - np.exp(-e / TAIL_SCALE), 0.0, None) / (
             1 - np.exp(-e / TAIL_SCALE))
 
+    def shelf_cdf(x):  # flat from 0 to the line energy
+        return np.clip(x / e, 0.0, 1.0)
+
     peak = gauss(e)
-    tail = tail_cdf(hi) - tail_cdf(lo)
+    tail = 0.5 * (tail_cdf(hi) - tail_cdf(lo)) + 0.5 * (shelf_cdf(hi) - shelf_cdf(lo))
     esc = gauss(e - SI_KA) if np.any(f_esc > 0) else 0.0
-    m = (1 - f_tail - f_esc) * peak + f_tail * tail + f_esc * esc
-    return np.clip(m, 0.0, None).astype(np.float32)
+    m = np.clip((1 - f_tail - f_esc) * peak + f_tail * tail + f_esc * esc, 0.0, None)
+    # rounding of the erf differences can push a full row a hair above 1: renormalise those rows
+    s = m.sum(axis=1, keepdims=True)
+    m = np.where(s > 1.0, m / (s * (1 + 1e-6)), m).astype(np.float32)
+    s32 = m.sum(axis=1, dtype=np.float64, keepdims=True)
+    return np.where(s32 > 1.0, m / np.float32(s32 * (1 + 1e-6)), m).astype(np.float32)
 
 
 # --- FITS writing --------------------------------------------------------------------------
