@@ -823,6 +823,8 @@ def simulate_day(date, profile: str = "active", seed: int = 0, out_dir: str | Pa
         raise ParameterError(f"start_s/duration_s = {start_s}/{duration_s}: the span must lie inside the day")
     if profile not in solar.PROFILES:
         raise ParameterError(f"profile {profile!r}: expected one of {', '.join(solar.PROFILES)}")
+    if flare_class is not None:
+        solar.parse_goes_class(flare_class)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -1036,3 +1038,51 @@ def _write_sessions(sim: SimulatedFrames, bounds: list[tuple[int, int]], out: Pa
                                     start_met=float(met[a]), stop_met=float(met[b - 1]), ist=ist,
                                     station=station, orbit=orb, kernel_files=tuple(kept)))
     return sessions, fault_log
+
+
+# ---------------------------------------------------------------- the demo chain
+
+def default_caldb(fallback_dir: str | Path | None = None) -> Path:
+    """The CALDB the simulator uses: ``$XSM_CALDB``, else the real CALDB under ``$XSM_SHARED``,
+    else a synthetic CALDB written into ``fallback_dir`` (``xsm caldb init --synthetic``)."""
+    from xsm.products import settings
+
+    env = settings.caldb_dir()
+    if env is not None:
+        return Path(env)
+    real = settings.shared_dir() / "caldb" / "xsm_caldb_20210628"
+    if (real / "xsmcaldb.indx").is_file():
+        return real
+    if fallback_dir is None:
+        raise CalibrationError("no CALDB: set XSM_CALDB or XSM_SHARED, or pass a CALDB directory")
+    from xsm.caldb_manager.publish import init_synthetic
+
+    root = Path(fallback_dir)
+    if not root.is_dir() or not any(root.iterdir()):
+        init_synthetic(root)
+    return root
+
+
+def demo_day(out_dir: str | Path, *, date: str = "2021-10-28", profile: str = "flare", seed: int = 0,
+             hours: float = 24.0, caldb: str | Path | None = None, flare_class: str | None = None,
+             progress=None) -> dict:
+    """``xsm demo``: simulate a day -> level-0 sessions -> level-1 science, housekeeping, sun angle.
+
+    Writes ``out_dir/level0`` (sessions, kernels, truth), ``out_dir/level1`` (``.fits``, ``.hk``,
+    ``.sa`` per day) and returns a summary (paths, QA totals, truth checks).
+    """
+    from xsm.products.geometry import make_sa_file
+    from xsm.products.level0 import build_level1
+
+    out = Path(out_dir)
+    root = Path(caldb) if caldb else default_caldb(out / "caldb")
+    sim = simulate_day(date, profile, seed, out / "level0", caldb=root, flare_class=flare_class,
+                       duration_s=hours * 3600.0, progress=progress)
+    res = build_level1(sim.packages, out / "level1", overwrite=True)
+    days = []
+    for d in res.days:
+        sa, angles = make_sa_file(d.fits, sim.metakernel, overwrite=True)
+        days.append({**d.as_dict(), "sa": str(sa), "rows_without_geometry": int(angles.coverage.n_missing)})
+    return {"simulated": sim.to_dict(), "level0": [str(p) for p in sim.packages],
+            "level1": {"days": days, "totals": res.totals}, "caldb": str(root),
+            "frames_simulated": sim.n_frames, "frames_in_level1": int(sum(d.n_rows for d in res.days))}

@@ -357,7 +357,18 @@ def make_solar_model(profile: str, t_start: float, t_stop: float, rng: np.random
     if big:
         tp = flare_peak if flare_peak is not None else float(rng.uniform(t_start + 0.25 * span,
                                                                           t_start + 0.75 * span))
-        flares.append(Flare(t_peak=tp, peak_flux=parse_goes_class(big),
-                            rise_s=float(rng.uniform(180, 420)), decay_s=float(rng.uniform(900, 2400))))
+        rise, decay = float(rng.uniform(180, 420)), float(rng.uniform(900, 2400))
+        model = SolarModel(bg_flux0=bg, bg_T_MK=bg_T, t0=t_start, flares=flares,
+                           bg_period=float(rng.uniform(20000, 60000)))
+        # the class is the peak of the total 1-8 A flux (GOES convention): the flare adds what
+        # the background and the other flares lack at its peak
+        want = parse_goes_class(big)
+        others = float(model.components(np.array([tp]))["goes"][0])
+        if others >= 0.5 * want:
+            raise ParameterError(f"flare class {big}: too small against the {goes_class(others)} "
+                                 f"level of the {profile!r} profile")
+        flares.append(Flare(t_peak=tp, peak_flux=want - others, rise_s=rise, decay_s=decay,
+                            T_peak_MK=float(peak_temperature(want))))
+        return model
     return SolarModel(bg_flux0=bg, bg_T_MK=bg_T, t0=t_start, flares=flares,
                       bg_period=float(rng.uniform(20000, 60000)))
