@@ -166,11 +166,36 @@ def find_level1(source: str | Path, day: str) -> dict[str, Path]:
     return out
 
 
-def _level1_from_sessions(sessions: Sequence[Path], day: str, work: Path, mode: Mode) -> dict[str, Path]:
-    from xsm.products import level0
+def _level1_from_sessions(sessions: Sequence[Path], day: str, work: Path, mode: Mode,
+                          kernels) -> tuple[dict[str, Path], list[dict]]:
+    """Level-1 ``.fits``/``.hk`` of ``day`` from level-0 sessions, ``.sa`` from the kernels.
 
-    level0.build_level1([Path(s) for s in sessions], work, mode=mode)
-    return find_level1(work, day)
+    Returns the three paths and the orbit-wise rows of the segments (``archive.md`` §4.2).
+    """
+    from xsm.products import geometry, level0
+
+    if kernels is None:
+        raise ParameterError("build-day from level-0 sessions needs the SPICE kernels (--kernels: "
+                             "a meta-kernel or kernel files) for the sun-angle file")
+    res = level0.build_level1([Path(s) for s in sessions], work, mode=mode, days=[day])
+    files = [d for d in res.days if str(d.date).replace("-", "") == day]
+    if not files:
+        raise InputFormatError(f"no frame of {day} in the level-0 sessions given "
+                               f"({', '.join(Path(s).name for s in sessions)})")
+    df = files[0]
+    sa, _angles = geometry.make_sa_file(df.fits, kernels, mode=mode)
+    l1 = {"fits": Path(df.fits), "hk": Path(df.hk), "sa": Path(sa)}
+    segments = []
+    for seg in res.segments:
+        name = seg["L0File"]
+        sid = str(seg.get("session") or name.rsplit("_", 1)[0])
+        row = {"L0File": name, "SessionId": sid, "Segment": name.rsplit("_", 1)[-1],
+               "Station": sid[5:8] if len(sid) >= 8 else None,
+               "Orbit": int(sid[11:16]) if len(sid) >= 16 and sid[11:16].isdigit() else None,
+               "procstatus": True, "Days": [day], "stats": seg.get("stats") or {},
+               "ProcessedAt": _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)}
+        segments.append(row)
+    return l1, segments
 
 
 def _filter_sha(mode: Mode) -> str:
@@ -315,7 +340,7 @@ def _reason_for(kind: str, old: dict | None, new_params: dict, old_params: dict 
 
 
 def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = None,
-              sessions: Sequence[str | Path] = (), caldb: str | Path | None = None,
+              sessions: Sequence[str | Path] = (), kernels=None, caldb: str | Path | None = None,
               mode: Mode = Mode.DEFAULT, processing_date: _dt.date | None = None,
               im: str = "1B00",
               progress: Callable[[str], None] | None = None) -> DayBuild:
@@ -326,7 +351,9 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
     root : archive root
     day : ``YYYY-MM-DD`` or ``YYYYMMDD``
     level1 : directory holding the day's level-1 files, or ``{kind: path}``
-    sessions : level-0 session packages to build level 1 from (when ``level1`` is not given)
+    sessions : level-0 session packages to build level 1 from (when ``level1`` is not given);
+        their segments are recorded in the orbit-wise table
+    kernels : SPICE meta-kernel or kernel files for the sun-angle file (with ``sessions``)
     caldb : CALDB root (default ``$XSM_CALDB``)
     mode : processing mode
     processing_date : date stamped on new labels and zip entries (default: today, UTC)
@@ -356,13 +383,15 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
     root.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".build_{day}_", dir=root))
     try:
+        segments: list[dict] = []
         if isinstance(level1, dict):
             l1 = {k: Path(v) for k, v in level1.items()}
         elif level1 is not None:
             l1 = find_level1(level1, day)
         else:
             note("level-1 from level-0 sessions")
-            l1 = _level1_from_sessions([Path(s) for s in sessions], day, stage / "l1", mode)
+            l1, segments = _level1_from_sessions([Path(s) for s in sessions], day, stage / "l1", mode,
+                                                 kernels)
         for k in RAW_KINDS:
             if not l1.get(k) or not Path(l1[k]).is_file():
                 raise InputFormatError(f"level-1 {k} file of {day} missing ({l1.get(k)})")
@@ -370,10 +399,18 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
         tstart = fi.tstart if fi.tstart is not None else day_start_met(day)
         tstop = fi.tstop if fi.tstop is not None else tstart + 86400.0
         with open_catalog(root) as cat:
-            return _build(cat, root, day, l1, stage, caldb=caldb, mode=mode, pdate=pdate, im=im,
+            for seg in segments:
+                old = cat.rows("SELECT Days FROM xsmorbitdata WHERE L0File = ?", [seg["L0File"]])
+                if old and old[0]["Days"]:
+                    seg["Days"] = sorted(set(old[0]["Days"]) | set(seg["Days"]))
+                cat.upsert_segment(seg)
+            result = _build(cat, root, day, l1, stage, caldb=caldb, mode=mode, pdate=pdate, im=im,
                           tstart=tstart, tstop=tstop, note=note, generate_label=generate_label,
                           make_zip_label=make_zip_label, make_lidvid=make_lidvid,
                           product_lid_for_file=product_lid_for_file)
+            if segments:
+                cat.update_day(day, Segments=sorted({s["L0File"] for s in segments}))
+            return result
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

@@ -11,11 +11,15 @@ Detection (``DETECT_METHOD``), vectorised over a whole day:
 4. start and stop are the edges of the first and last bins of the run; the peak is the 1 s
    sample of highest rate inside the run; the peak rate is that rate.
 
-Class estimate (``CLASS_METHOD``): the GOES 1-8 A flux is estimated from the peak 60 s mean
-rate by a power law ``F = F0 * (R / R0) ** GAMMA`` with ``F0 = 1e-7 W m^-2`` (B1) at
-``R0 = 1000 counts/s`` and ``GAMMA = 1``: a project definition, not a calibrated relation (the
-area-corrected XSM rate of quiet days near B1 is ~10^3 counts/s). The class letter follows GOES:
-A 1e-8, B 1e-7, C 1e-6, M 1e-5, X 1e-4 W m^-2.
+Class estimate (``CLASS_METHOD``) [P]: the GOES 1-8 A flux is estimated from the peak 60 s mean
+of the area-corrected 1 s rate by a power law ``F = F0 * (R / R0) ** GAMMA``, ``R0 = 1000
+counts/s``, ``F0 = 1.1e-7 W m^-2``, ``GAMMA = 1.6``: a least-squares fit to the project's
+simulator (:mod:`xsm.products.simulate`: quiet Sun plus a B5, C2 and M1 flare, standard light
+curve), not a calibrated relation. Above ~M1 the simulated rate saturates (the filter wheel
+moves in), so the estimate is a lower bound there (an M5 flare reads ~M2). Cross-check on
+official data: the 2021-08-28 light curve peaks at 50 276 counts/s near 06:11 UTC, estimated M6.
+The class letter follows GOES: A 1e-8, B 1e-7, C 1e-6, M 1e-5, X 1e-4 W m^-2
+(:func:`xsm.products.solar.goes_class`).
 """
 from __future__ import annotations
 
@@ -34,14 +38,15 @@ SIGMA_THRESHOLD = 5.0
 MIN_BINS = 3
 MERGE_GAP_BINS = 2
 
-F0 = 1e-7
+F0 = 1.1e-7
 R0 = 1000.0
-GAMMA = 1.0
+GAMMA = 1.6
 
 DETECT_METHOD = (f"60 s bins; background = running {BACKGROUND_PERCENTILE}th percentile over "
                  f"{BACKGROUND_WINDOW_BINS * BIN_S / 3600:g} h; flare = >= {MIN_BINS} bins above "
                  f"background by {REL_THRESHOLD:.0%} and {SIGMA_THRESHOLD:g} sigma")
-CLASS_METHOD = (f"GOES 1-8 A flux estimate F = {F0:g} W/m2 * (peak 60 s rate / {R0:g} c/s)^{GAMMA:g} "
+CLASS_METHOD = (f"GOES 1-8 A flux estimate F = {F0:g} W/m2 * (peak 60 s rate / {R0:g} c/s)^{GAMMA:g}, "
+                "fitted to the xsm simulator (B5-M1), lower bound above M1 "
                 "[xsm project definition, uncalibrated]")
 
 
