@@ -50,20 +50,34 @@ def current_version(root: Path) -> str | None:
 
 
 def list_versions(root: Path) -> list[str]:
-    """Published versions (directories with a manifest), oldest first by publication order."""
+    """Published versions, oldest first: the chain from the current version through its parents.
+
+    A snapshot directory that never became current (a publish that stopped before its commit
+    point) is not a version; the next publish removes it.
+    """
+    cur = current_version(root)
+    out: list[str] = []
+    seen: set[str] = set()
+    while cur and cur not in seen:
+        m = version_dir(root, cur) / MANIFEST_NAME
+        try:
+            info = json.loads(m.read_text())
+        except (OSError, ValueError):
+            break
+        out.append(cur)
+        seen.add(cur)
+        cur = info.get("parent")
+    return out[::-1]
+
+
+def orphan_versions(root: Path) -> list[str]:
+    """Snapshot directories outside the published chain (left by an interrupted publish)."""
     vdir = versions_dir(root)
     if not vdir.is_dir():
         return []
-    out = []
-    for d in vdir.iterdir():
-        m = d / MANIFEST_NAME
-        if d.is_dir() and m.is_file():
-            try:
-                info = json.loads(m.read_text())
-            except (OSError, ValueError):
-                continue
-            out.append((info.get("sequence", 0), d.name))
-    return [name for _, name in sorted(out)]
+    chain = set(list_versions(root))
+    return sorted(d.name for d in vdir.iterdir() if d.is_dir() and not d.name.startswith(".")
+                  and d.name not in chain)
 
 
 def read_manifest(root: Path, version: str) -> dict:
@@ -88,7 +102,7 @@ def index_path(root: str | Path, version: str | None = None, form: str = "xsm") 
         return root
     if version is not None:
         p = version_dir(root, version) / name
-        if not p.is_file():
+        if not p.is_file() or (current_version(root) is not None and version not in list_versions(root)):
             if current_version(root) is None and not versions_dir(root).is_dir():
                 # a plain release: its only version is its CALDBVER
                 p = root / name

@@ -35,7 +35,7 @@ from xsm.caldb_manager.certify import FileReport, certify_file
 from xsm.caldb_manager.index import (OGIP_INDEX_NAME, QUAL_SUPERSEDED, XSM_INDEX_NAME, CalIndex, IndexRow,
                                      from_xsm_and_files, read_index, vsd_vst_to_mjd, write_index)
 from xsm.caldb_manager.layout import (CURRENT_LINK, MANIFEST_NAME, VERSIONS_DIR, current_version, list_versions,
-                                      read_manifest, version_dir, versions_dir)
+                                      orphan_versions, read_manifest, version_dir, versions_dir)
 from xsm.products.errors import ArchiveError, CertificationError, ParameterError
 from xsm.products.provenance import file_sha256
 
@@ -151,11 +151,18 @@ def _ensure_root_links(root: Path) -> None:
 
 
 def _cleanup_temporaries(root: Path) -> None:
+    """Remove what an interrupted publish left: temporary and never-committed snapshots."""
     vdir = versions_dir(root)
     if vdir.is_dir():
         for d in vdir.iterdir():
             if d.name.startswith(".tmp-"):
                 shutil.rmtree(d, ignore_errors=True)
+        for name in orphan_versions(root):
+            d = version_dir(root, name)
+            for p in d.iterdir():
+                with contextlib.suppress(OSError):
+                    os.chmod(p, 0o644)
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def calibration_header(path: Path, code: str) -> fits.Header:
