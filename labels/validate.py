@@ -187,9 +187,80 @@ def compiled_schematron(im: str) -> Path:
     return target
 
 
+XSL_NS = "http://www.w3.org/1999/XSL/Transform"
+_MODE_RE = re.compile(r"^M\d+$")
+
+
+def single_pass_xslt(compiled: Path) -> Path | None:
+    """A one-traversal version of a skeleton-compiled Schematron validator (cached beside it).
+
+    The ISO skeleton gives every pattern its own mode and walks the whole document once per
+    pattern (twice, counting the ``active-pattern`` output): 526 walks for the 1B00 rules, which
+    dominate validation time. When every pattern has exactly one rule (true of the PDS4 core
+    Schematron files), the rule templates can share one mode, each with its own priority (in
+    pattern order) and ending in ``xsl:next-match``, so that every rule matching a node fires,
+    as in Schematron, during a single walk. The failed asserts and successful reports are the
+    same (``tests/labels/test_labels_validate.py`` compares both on broken labels); only the
+    ``active-pattern``/``fired-rule`` bookkeeping of the SVRL differs.
+
+    Returns None (use the original) when the stylesheet does not have that shape.
+    """
+    target = compiled.with_name(compiled.stem + "-single-pass.xsl")
+    if target.is_file():
+        return target
+    tree = etree.parse(str(compiled))
+    root = tree.getroot()
+    x = f"{{{XSL_NS}}}"
+    templates = [t for t in root if t.tag == x + "template" and _MODE_RE.match(t.get("mode") or "")]
+    rules: dict[str, list] = {}
+    for t in templates:
+        if t.get("priority") == "1000":
+            rules.setdefault(t.get("mode"), []).append(t)
+    modes = {t.get("mode") for t in templates}
+    if not rules or any(len(v) != 1 for v in rules.values()) or set(rules) != modes:
+        log.info("%s: not one rule per pattern; keeping the skeleton's multi-pass validator", compiled.name)
+        return None
+    for t in templates:
+        mode = t.get("mode")
+        if t.get("priority") != "1000":
+            root.remove(t)  # the per-mode text() and @*|node() fallbacks
+            continue
+        last = [c for c in t if isinstance(c.tag, str)][-1]
+        if last.tag != x + "apply-templates" or last.get("mode") != mode or last.get("select") != "*":
+            log.info("%s: unexpected rule template shape; keeping the multi-pass validator", compiled.name)
+            return None
+        t.remove(last)
+        etree.SubElement(t, x + "next-match")
+        t.set("mode", "XSMALL")
+        t.set("priority", str(1_000_000 - int(mode[1:])))
+    for match in ("*", "/"):
+        fb = etree.SubElement(root, x + "template", match=match, priority="-100", mode="XSMALL")
+        etree.SubElement(fb, x + "apply-templates", select="*", mode="XSMALL")
+    # the root template: one walk instead of an active-pattern + a walk per pattern
+    main = next(t for t in root if t.tag == x + "template" and t.get("match") == "/" and not t.get("mode"))
+    out = next(c for c in main if isinstance(c.tag, str))
+    first = None
+    for c in list(out):
+        if not isinstance(c.tag, str):
+            continue
+        if etree.QName(c).localname == "active-pattern" or (c.tag == x + "apply-templates" and
+                                                            _MODE_RE.match(c.get("mode") or "")):
+            if first is None:
+                first = out.index(c)
+            out.remove(c)
+    walk = etree.Element(x + "apply-templates", select="/", mode="XSMALL")
+    out.insert(first if first is not None else len(out), walk)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    tree.write(str(tmp), xml_declaration=True, encoding="UTF-8")
+    os.replace(tmp, target)
+    return target
+
+
 def _schematron(im: str):
     if im not in _SCH_CACHE:
         path = compiled_schematron(im)
+        if os.environ.get("XSM_SCHEMATRON_MULTIPASS", "") != "1":
+            path = single_pass_xslt(path) or path
         _, xslt = _processor()
         _SCH_CACHE[im] = xslt.compile_stylesheet(stylesheet_file=str(path))
     return _SCH_CACHE[im]
@@ -295,13 +366,13 @@ def _check_xsd(tree, im: str, ctx: _Ctx) -> None:
             ctx.add("xsd", e.message, e.line)
 
 
-def _check_schematron(path: Path, im: str, ctx: _Ctx) -> None:
-    ex = _schematron(im)
-    out = ex.transform_to_string(source_file=str(path.resolve()))
+def run_schematron(executable, path: Path) -> list[tuple[str, str, str]] | None:
+    """(severity, location XPath, message) of every failed assert / successful report; None on failure."""
+    out = executable.transform_to_string(source_file=str(Path(path).resolve()))
     if not out:
-        ctx.add("schematron", f"Schematron run failed: {getattr(ex, 'error_message', '') or 'no output'}")
-        return
+        return None
     svrl = etree.fromstring(out.encode("utf-8"))
+    results = []
     rule_role = None
     for el in svrl:
         tag = _local(el)
@@ -310,8 +381,18 @@ def _check_schematron(path: Path, im: str, ctx: _Ctx) -> None:
         elif tag in ("failed-assert", "successful-report"):
             role = (el.get("role") or rule_role or "").lower()
             sev = WARNING if role in ("warning", "warn", "info", "information") else ERROR
-            text = "".join(el.itertext())
-            ctx.add("schematron", text, el.get("location", ""), sev)
+            results.append((sev, el.get("location", ""), " ".join("".join(el.itertext()).split())))
+    return results
+
+
+def _check_schematron(path: Path, im: str, ctx: _Ctx) -> None:
+    ex = _schematron(im)
+    results = run_schematron(ex, path)
+    if results is None:
+        ctx.add("schematron", f"Schematron run failed: {getattr(ex, 'error_message', '') or 'no output'}")
+        return
+    for sev, location, text in results:
+        ctx.add("schematron", text, location, sev)
 
 
 def _check_ids(root, ctx: _Ctx) -> None:
