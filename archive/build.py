@@ -187,9 +187,11 @@ def _level1_from_sessions(sessions: Sequence[Path], day: str, work: Path, mode: 
     l1 = {"fits": Path(df.fits), "hk": Path(df.hk), "sa": Path(sa)}
     segments = []
     for seg in res.segments:
-        name = seg["L0File"]
-        sid = str(seg.get("session") or name.rsplit("_", 1)[0])
-        row = {"L0File": name, "SessionId": sid, "Segment": name.rsplit("_", 1)[-1],
+        name = seg["L0File"]  # <SID>_<SS>.pld (level0.md §3.2)
+        stem = name[:-4] if name.endswith(".pld") else name
+        sid, _, ss = stem.rpartition("_")
+        sid = sid or stem
+        row = {"L0File": name, "SessionId": sid, "Segment": ss,
                "Station": sid[5:8] if len(sid) >= 8 else None,
                "Orbit": int(sid[11:16]) if len(sid) >= 16 and sid[11:16].isdigit() else None,
                "procstatus": True, "Days": [day], "stats": seg.get("stats") or {},

@@ -48,6 +48,8 @@ def build_day_cmd(
     level1: Path = typer.Option(None, "--level1", help="Directory with the day's level-1 .fits/.hk/.sa."),
     sessions: list[Path] = typer.Option(None, "--session", "-s",
                                         help="Level-0 session package(s) (repeat) instead of --level1."),
+    kernels: list[Path] = typer.Option(None, "--kernels", "-k",
+                                       help="SPICE meta-kernel or kernel files (with --session)."),
     caldb: Path = typer.Option(None, "--caldb", envvar="XSM_CALDB", help="CALDB root."),
     compat: bool = typer.Option(False, "--compat", help="XSMDAS 1.2 compatibility mode."),
     archive: Path = ARCHIVE_OPTION,
@@ -57,7 +59,8 @@ def build_day_cmd(
     from xsm.archive.build import build_day
     from xsm.products.provenance import Mode
 
-    res = build_day(archive, date, level1=level1, sessions=sessions or (), caldb=caldb,
+    kern = None if not kernels else (kernels[0] if len(kernels) == 1 else list(kernels))
+    res = build_day(archive, date, level1=level1, sessions=sessions or (), kernels=kern, caldb=caldb,
                     mode=Mode.XSMDAS_1_2 if compat else Mode.DEFAULT)
     if json_out:
         print_json(res.to_dict())
