@@ -558,6 +558,11 @@ def compute_sun_angles(met, kernels, *, mode: Mode = Mode.DEFAULT, workers: int 
     InputFormatError
         A kernel is missing or unreadable, or a required kernel kind (LSK, PCK radii, FK,
         IK) is not loaded.
+
+    Notes
+    -----
+    The CSPICE kernel pool is process-global: this function clears it (``kclear``), loads
+    ``kernels``, and clears it again on return.
     """
     if occultation not in ("partial", "total"):
         raise ParameterError(f"occultation = {occultation!r}: use 'partial' or 'total'")

@@ -37,7 +37,7 @@ mounted ``xsm_tilt_deg`` (20) from +Z towards -X (zenith) and ``xsm_offset_deg``
 towards +Y; the XSM +X axis follows the Sun's track.  The Sun passes 10 deg from the
 boresight on the -Y side of the XSM frame, so Phi stays in (-180, 0) (the half-plane of
 the CALDB effective-area map, ``geometry.md`` §8) and the Sun is in the 38 deg field for
-about 55 % of the time, outside it during occultations.
+about 52 % of the time (beta 30 deg), outside it during occultations.
 
 Per-session kernels
 -------------------
