@@ -660,6 +660,8 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
 
 #: Ground-station codes used for session identifiers (``level0.md`` §3.1).
 STATIONS = ("G26", "D18", "M65", "GDS")
+#: Garbage bytes inserted before a record for a "lost sync" fault.
+LOST_SYNC_BYTES = 37
 #: MET of Chandrayaan-2's lunar orbit insertion (2019-08-20), origin of the orbit numbers.
 LOI_MET = 83116800.0
 #: Overlap between consecutive sessions (s): drawn in this range.
@@ -704,6 +706,17 @@ class SimulatedDay:
     faults: list[dict]
     frames: np.ndarray | None = None       # (N, 2048), only with keep_frames=True
 
+    def expected_qa(self) -> dict[str, int]:
+        """The session QA counters (``level0.md`` §4.3) that ingesting every session must report."""
+        kinds = [f["kind"] for f in self.faults]
+        overlap = sum(max(0, a.stop - b.first) for a, b in zip(self.sessions, self.sessions[1:]))
+        return {"n_records_total": sum(s.n_records for s in self.sessions),
+                "n_bad_crc": kinds.count("bad_crc"), "n_bad_sync": kinds.count("lost_sync"),
+                "n_bytes_skipped": LOST_SYNC_BYTES * kinds.count("lost_sync"),
+                "n_duplicates": overlap - kinds.count("bad_crc"),
+                "n_time_repaired": kinds.count("time_jump"), "n_dup_conflicts": 0,
+                "n_time_outliers": 0, "n_truncated": 0, "n_no_time": 0, "n_leapsec_dropped": 0}
+
     @property
     def packages(self) -> list[Path]:
         return [s.package for s in self.sessions]
@@ -725,7 +738,7 @@ class SimulatedDay:
                               "start_met": s.start_met, "stop_met": s.stop_met, "ist": s.ist}
                              for s in self.sessions],
                 "truth": str(self.truth_path), "metakernel": str(self.metakernel),
-                "faults": len(self.faults)}
+                "faults": len(self.faults), "expected_qa": self.expected_qa()}
 
 
 def _parse_date(date) -> tuple[str, float]:
@@ -883,15 +896,18 @@ def simulate_day(date, profile: str = "active", seed: int = 0, out_dir: str | Pa
     mk.write_text(K.metakernel_text([*static.files, *session_files],
                                     comment=f"xsm simulated day {day}: static kernels + session kernels, oldest first."))
     truth_path = out / f"{day.replace('-', '')}_truth.fits"
-    write_truth(truth_path, sim, sessions, fault_log, day=day, profile=profile, seed=seed, ck_gap=ck_gap)
-    return SimulatedDay(date=day, profile=profile, seed=seed, out_dir=out, sessions=sessions,
-                        static_kernels=static, metakernel=mk, truth_path=truth_path, truth=sim.truth,
-                        flares=list(model.flares), faults=fault_log,
-                        frames=sim.frames if keep_frames else None)
+    res = SimulatedDay(date=day, profile=profile, seed=seed, out_dir=out, sessions=sessions,
+                       static_kernels=static, metakernel=mk, truth_path=truth_path, truth=sim.truth,
+                       flares=list(model.flares), faults=fault_log,
+                       frames=sim.frames if keep_frames else None)
+    write_truth(truth_path, sim, sessions, fault_log, day=day, profile=profile, seed=seed, ck_gap=ck_gap,
+                expected_qa=res.expected_qa())
+    return res
 
 
 def write_truth(path: Path, sim: SimulatedFrames, sessions: list[SessionInfo], faults: list[dict], *,
-                day: str, profile: str, seed: int, ck_gap: tuple[float, float] | None = None) -> Path:
+                day: str, profile: str, seed: int, ck_gap: tuple[float, float] | None = None,
+                expected_qa: dict[str, int] | None = None) -> Path:
     """The truth beside the sessions: FITS with extensions SECONDS (one row per simulated frame),
     SPECTRA (expected words per 60 frames), FLARES, SESSIONS and FAULTS."""
     from astropy.io import fits
@@ -956,6 +972,8 @@ def write_truth(path: Path, sim: SimulatedFrames, sessions: list[SessionInfo], f
     h["NCOUNTS"] = (int(tr["Counts"].sum()), "sum of every spectrum word of every frame")
     h["PEAKFLUX"] = (float(np.max(tr["GoesFlux"])), "peak GOES 1-8 A flux (W m-2)")
     h["PEAKCLAS"] = (solar.goes_class(float(np.max(tr["GoesFlux"]))), "peak GOES class")
+    for k, v in (expected_qa or {}).items():
+        h[f"HIERARCH QA {k}"] = (int(v), "expected session QA counter (level0.md 4.3)")
     h["COMMENT"] = "SYNTHETIC DATA (not flight data): truth of xsm simulate day"
     for k, v in STATE_NAMES.items():
         h[f"STATE{k}"] = v
@@ -1023,7 +1041,7 @@ def _write_sessions(sim: SimulatedFrames, bounds: list[tuple[int, int]], out: Pa
             recs[j, L0.HEADER_SIZE + 1000] ^= 0xFF   # a flipped frame byte: the CRC no longer matches
             fault_log.append({"sid": sid, "kind": "bad_crc", "record": j, "frame": a + j})
         if junk_at is not None:
-            segment = b"".join([recs[:junk_at].tobytes(), rng.integers(0, 256, 37, dtype=np.uint8).tobytes(),
+            segment = b"".join([recs[:junk_at].tobytes(), rng.integers(0, 256, LOST_SYNC_BYTES, dtype=np.uint8).tobytes(),
                                 recs[junk_at:].tobytes()])
             fault_log.append({"sid": sid, "kind": "lost_sync", "record": junk_at, "frame": a + junk_at})
         else:

@@ -327,7 +327,7 @@ class SolarModel:
 #: Profiles of a simulated day [P]: background class and temperature, number and classes of
 #: small flares (drawn log-uniformly in the range), and whether there is one big flare.
 PROFILES: dict[str, dict] = {
-    "quiet": {"bg": (3e-8, 8e-8), "bg_T": (2.0, 2.8), "n_small": (0, 1), "small": (1.5e-7, 6e-7), "big": None},
+    "quiet": {"bg": (8e-9, 2.5e-8), "bg_T": (1.8, 2.5), "n_small": (0, 1), "small": (1.5e-7, 6e-7), "big": None},
     "active": {"bg": (2e-7, 6e-7), "bg_T": (3.2, 4.2), "n_small": (4, 8), "small": (1e-6, 8e-6), "big": None},
     "flare": {"bg": (3e-7, 8e-7), "bg_T": (3.5, 4.5), "n_small": (3, 6), "small": (1e-6, 6e-6), "big": "M5"},
 }
