@@ -25,6 +25,7 @@ positions of the time-tag repair rule.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import dataclasses
 import hashlib
@@ -138,7 +139,7 @@ def crc32_rows(rows: np.ndarray, length: int | None = None, *, chunk: int = 1 <<
     ----------
     rows : ndarray uint8 (N, L)
     length : int, optional
-        Bytes per row to cover (default all); must be even.
+        Bytes per row to cover (default all).
 
     Returns
     -------
@@ -153,25 +154,48 @@ def crc32_rows(rows: np.ndarray, length: int | None = None, *, chunk: int = 1 <<
     rows = np.asarray(rows, dtype=np.uint8)
     n, width = rows.shape
     length = width if length is None else length
-    if length % 2 or length > width:
-        raise ValueError("crc32_rows: length must be even and <= the row width")
+    if length > width:
+        raise ValueError("crc32_rows: length must be <= the row width")
+    if length % 2:  # an odd last byte goes through the byte table
+        t8 = _byte_table()
+        crc = crc32_rows(rows, length - 1, chunk=chunk) ^ np.uint32(0xFFFFFFFF)
+        crc = t8[(crc ^ rows[:, length - 1]) & 0xFF] ^ (crc >> 8)
+        return crc ^ np.uint32(0xFFFFFFFF)
     out = np.empty(n, np.uint32)
+    if length == 0:
+        out[:] = 0
+        return out
     nblk, rem = divmod(length, 16)
+    if rem and rem < 4:  # too short for a half-word block: finish byte by byte
+        t8 = _byte_table()
+        crc = crc32_rows(rows, length - rem, chunk=chunk) ^ np.uint32(0xFFFFFFFF)
+        for k in range(length - rem, length):
+            crc = t8[(crc ^ rows[:, k]) & 0xFF] ^ (crc >> 8)
+        return crc ^ np.uint32(0xFFFFFFFF)
     t16 = _block_tables(16)
     trem = _block_tables(rem) if rem else None
+    wpad = -(-length // 8) * 8  # row bytes rounded up to 8: transposed as uint64 words
     for a in range(0, n, chunk):
-        part = np.ascontiguousarray(rows[a:a + chunk, :length])
+        part = rows[a:a + chunk]
         m = part.shape[0]
-        h = np.ascontiguousarray(part.view("<u2").T)  # (length/2, m) half-words
+        if width == wpad and part.flags.c_contiguous:
+            words = part.view("<u8")
+        else:
+            tmp = np.zeros((m, wpad), np.uint8)
+            tmp[:, :length] = part[:, :length]
+            words = tmp.view("<u8")
+        w = np.ascontiguousarray(words[:, : wpad // 8].T)  # (wpad/8, m): 8-byte columns
+        h = w.view(np.uint16).reshape(w.shape[0], m, 4)  # half-word k of column j: h[j, :, k]
+        w32 = w.view(np.uint32).reshape(w.shape[0], m, 2)
         crc = np.full(m, 0xFFFFFFFF, np.uint32)
         for j in range(nblk + (1 if rem else 0)):
             tabs = t16 if j < nblk else trem
-            base = 8 * j
-            x = crc ^ (h[base].astype(np.uint32) | (h[base + 1].astype(np.uint32) << 16))
+            x = crc ^ w32[2 * j, :, 0]
             acc = tabs[0][x & 0xFFFF]
             acc ^= tabs[1][x >> 16]
             for i in range(2, tabs.shape[0]):
-                acc ^= tabs[i][h[base + i]]
+                q, r = divmod(i, 4)
+                acc ^= tabs[i][h[2 * j + q, :, r]]
             crc = acc
         out[a:a + m] = crc ^ np.uint32(0xFFFFFFFF)
     return out
@@ -296,6 +320,9 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsm-md5")
+
+
 def write_session(out_dir: str | Path, sid: str, segments: Sequence[np.ndarray | bytes | Path],
                   kernels: Mapping[int, Mapping[str, Path | bytes]] | None = None, *,
                   gzip: bool = False, trigger: bool = True) -> Path:
@@ -357,11 +384,22 @@ class Located:
 
 
 def _sync_positions(buf: np.ndarray) -> np.ndarray:
+    """Every offset where the 4 SYNC bytes start (first-byte candidates, then filtered)."""
     if len(buf) < 4:
         return np.zeros(0, np.int64)
     b = SYNC_BYTES
-    m = (buf[:-3] == b[0]) & (buf[1:-2] == b[1]) & (buf[2:-1] == b[2]) & (buf[3:] == b[3])
-    return np.flatnonzero(m).astype(np.int64)
+    c = np.flatnonzero(buf[:-3] == b[0])
+    for k in (1, 2, 3):
+        c = c[buf[c + k] == b[k]]
+    return c.astype(np.int64)
+
+
+def _has_sync(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """SYNC at each of the offsets ``pos`` (all with pos + 4 <= len(buf))."""
+    ok = np.ones(len(pos), bool)
+    for k in range(4):
+        ok &= buf[pos + k] == SYNC_BYTES[k]
+    return ok
 
 
 def _crc_ok_at(buf: np.ndarray, pos: int) -> bool:
@@ -382,14 +420,22 @@ def locate_records(buf: np.ndarray) -> Located:
     trailing partial record (SYNC without room for a whole record) in ``n_truncated``.
     """
     n = len(buf)
-    sync = _sync_positions(buf)
-    is_sync = np.zeros(n + 1, bool)
-    is_sync[sync] = True
+    _sync: list[np.ndarray] = []
+
+    def sync_list() -> np.ndarray:  # the global scan, only when a resync is needed
+        if not _sync:
+            _sync.append(_sync_positions(buf))
+        return _sync[0]
+
+    def is_sync(pos: int) -> bool:
+        return pos + 4 <= n and bytes(buf[pos:pos + 4]) == SYNC_BYTES
+
     loc = Located(np.zeros(0, np.int64))
     runs: list[np.ndarray] = []
 
     def tail(covered: int) -> None:
         """Account for the bytes from ``covered`` to the end, which hold no whole good record."""
+        sync = sync_list()
         c = sync[np.searchsorted(sync, covered):]
         c = c[c + RECORD_SIZE > n]
         if len(c):
@@ -403,13 +449,13 @@ def locate_records(buf: np.ndarray) -> Located:
         if pos + RECORD_SIZE > n:
             tail(pos)
             break
-        if not is_sync[pos]:
+        if not is_sync(pos):
             loc.n_bad_sync += 1
             scan_from = pos
         else:
             kmax = (n - pos) // RECORD_SIZE
             chain = pos + RECORD_SIZE * np.arange(kmax, dtype=np.int64)
-            ok = is_sync[chain]
+            ok = _has_sync(buf, chain)
             k = kmax if ok.all() else int(np.argmin(ok))
             runs.append(chain[:k])
             last = int(chain[k - 1])
@@ -423,6 +469,7 @@ def locate_records(buf: np.ndarray) -> Located:
             scan_from = pos if _crc_ok_at(buf, last) else last + 1
         # resynchronise: the next SYNC at or after scan_from whose CRC validates
         found = None
+        sync = sync_list()
         for c in sync[np.searchsorted(sync, scan_from):]:
             c = int(c)
             if c + RECORD_SIZE > n:
@@ -612,23 +659,29 @@ class XsmL0V1Decoder(Decoder):
         s["n_bad_utc"] = int(bad_utc.sum())
         s["n_valid"] = int(valid.sum())
         idx = np.flatnonzero(valid)
-        r = rec[idx]
-        ist = (r["FLAGS"] & FLAG_TIME_IST) != 0
-        utc_ns = tag_ns[idx] - np.where(ist, int(IST_OFFSET_S) * 1_000_000_000, 0)
+        every = len(idx) == len(rec)
+
+        def pick(a):  # valid rows of a record column (no copy when every record is valid)
+            return a if every else a[idx]
+
+        flg = pick(rec["FLAGS"])
+        ist = (flg & FLAG_TIME_IST) != 0
+        utc_ns = pick(tag_ns) - np.where(ist, int(IST_OFFSET_S) * 1_000_000_000, 0)
         whole = utc_ns // 1_000_000_000
         met = whole.astype(np.float64) + (utc_ns - whole * 1_000_000_000) * 1e-9
-        dh_valid = (r["FLAGS"] & FLAG_DH_VALID) != 0
-        dh_us = np.where(dh_valid, r["DH_TIME"].astype(np.int64), -1)
+        dh_valid = (flg & FLAG_DH_VALID) != 0
+        dh_us = np.where(dh_valid, pick(rec["DH_TIME"]).astype(np.int64), -1)
         if s["n_valid"] == 0 and len(buf):
             raise InputFormatError(f"{source}: no valid level-0 record in {len(buf)} bytes "
                                    f"({s['n_bad_crc']} bad CRC, {loc.n_bytes_skipped} bytes without sync)")
         finish_stats(s)
         return Level0Batch(
-            frames=np.ascontiguousarray(r["FRAME"]), met=met, utc_valid=(r["FLAGS"] & FLAG_UTC_VALID) != 0,
-            dh_time=np.where(dh_valid, dh_us * 1e-6, np.nan), dh_seq=r["DH_SEQ"].astype(np.int64),
-            rec_index=(starts[idx] // RECORD_SIZE).astype(np.int64) if len(idx) else np.zeros(0, np.int64),
+            frames=pick(rec["FRAME"]),  # a strided view into the buffer when every record is valid
+            met=met, utc_valid=(flg & FLAG_UTC_VALID) != 0,
+            dh_time=np.where(dh_valid, dh_us * 1e-6, np.nan), dh_seq=pick(rec["DH_SEQ"]).astype(np.int64),
+            rec_index=(starts[idx] // RECORD_SIZE).astype(np.int64),
             crc_checked=np.ones(len(idx), bool), source=source, stats=s, utc_ns=utc_ns, ist=ist,
-            leap=r["UTC_SECOND"] == 60, dh_time_us=dh_us, decoder=self.name)
+            leap=pick(rec["UTC_SECOND"]) == 60, dh_time_us=dh_us, decoder=self.name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -684,6 +737,7 @@ def _read_package(path: Path, decoder: str | None) -> list[Segment]:
             rows = list(csv.reader(io.StringIO(tar.extractfile(members[mans[0]]).read().decode("ascii"))))
             contents: dict[str, bytes] = {}
             segs: dict[str, dict[str, str]] = {}
+            digests = {}
             for row in rows:
                 if not row:
                     continue
@@ -693,8 +747,10 @@ def _read_package(path: Path, decoder: str | None) -> list[Segment]:
                 if name not in members:
                     raise InputFormatError(f"{path}: {name} listed in the manifest is missing")
                 data = tar.extractfile(members[name]).read()
-                if len(data) != int(size) or _md5(data) != md5:
-                    raise InputFormatError(f"{path}: {name} does not match the manifest (size/md5)")
+                if len(data) != int(size):
+                    raise InputFormatError(f"{path}: {name} does not match the manifest (size)")
+                # md5 of large segments runs beside the decoding (hashlib releases the GIL)
+                digests[name] = (md5, _POOL.submit(_md5, data) if len(data) > (1 << 22) else _md5(data))
                 segs.setdefault(ss, {})[kind] = name
                 if kind == "pld":
                     contents[name] = data
@@ -703,6 +759,13 @@ def _read_package(path: Path, decoder: str | None) -> list[Segment]:
     except (tarfile.TarError, EOFError, OSError, zlib.error, UnicodeDecodeError, ValueError) as exc:
         raise InputFormatError(f"{path}: damaged session package ({exc})") from None
     out = []
+
+    def check_digests() -> None:
+        for name, (want, got) in digests.items():
+            got = got if isinstance(got, str) else got.result()
+            if got != want:
+                raise InputFormatError(f"{path}: {name} does not match the manifest (md5)")
+
     for ss in sorted(segs):
         kinds = segs[ss]
         if "pld" not in kinds:
@@ -716,6 +779,7 @@ def _read_package(path: Path, decoder: str | None) -> list[Segment]:
         except InputFormatError as exc:
             raise InputFormatError(f"{path}: {exc}") from None
         out.append(Segment(path.name, kinds["pld"], batch, {k: v for k, v in kinds.items() if k != "pld"}))
+    check_digests()
     return out
 
 
@@ -869,7 +933,10 @@ def ingest(segments: Sequence[Segment], *, mode: Mode = Mode.DEFAULT, expected_s
 
     seg_stats = [dict(s.batch.stats) for s in segments]
     arrays, seg_id = _concat(segments)
-    frames = np.concatenate([s.batch.frames for s in segments]) if segments else np.zeros((0, 2048), np.uint8)
+    if len(segments) == 1:
+        frames = segments[0].batch.frames  # possibly a strided view into the file buffer
+    else:
+        frames = np.concatenate([s.batch.frames for s in segments]) if segments else np.zeros((0, 2048), np.uint8)
     n0 = len(seg_id)
     # session recency: latest DH clock, then input order
     sessions = list(dict.fromkeys(s.session for s in segments))
@@ -968,9 +1035,6 @@ def ingest(segments: Sequence[Segment], *, mode: Mode = Mode.DEFAULT, expected_s
     if dup_t.any():
         count("n_time_collisions", np.isin(np.arange(n0), kept[dup_t]))
         kept, t_k = kept[~dup_t], t_k[~dup_t]
-    # saturated words: QA only (frame.md §4)
-    sat = (fr.spectrum_view(frames[kept]) == 0xFFFF).any(axis=1) if len(kept) else np.zeros(0, bool)
-    count("n_saturated_frames", np.isin(np.arange(n0), kept[sat]))
     day_no = np.floor(t_k / SECONDS_PER_DAY).astype(np.int64)
     days: list[DayFrames] = []
     for dn in np.unique(day_no):
@@ -981,7 +1045,13 @@ def ingest(segments: Sequence[Segment], *, mode: Mode = Mode.DEFAULT, expected_s
         if rep.any():
             utc = utc.astype("U29")
             utc[rep] = met_to_utc_string(t[rep])
-        data = frames[rows]
+        if len(rows) and rows[-1] - rows[0] + 1 == len(rows) and np.all(np.diff(rows) == 1):
+            data = np.ascontiguousarray(frames[rows[0]:rows[-1] + 1])  # one copy of a slice
+        else:
+            data = frames[rows]
+        # saturated words: QA only (frame.md §4)
+        sat = (fr.spectrum_view(data) == 0xFFFF).any(axis=1)
+        count("n_saturated_frames", np.isin(np.arange(n0), rows[sat]))
         fno_d = fno[rows]
         clk = clock[rows] * 1e-6
         st = status[rows].copy()
@@ -990,7 +1060,7 @@ def ingest(segments: Sequence[Segment], *, mode: Mode = Mode.DEFAULT, expected_s
         st[disc] |= np.int16(cols.DecodingStatus.DISCONTINUITY)
         date = str((np.datetime64("2017-01-01", "D") + dn)).replace("-", "")
         day = Level1Day(time=t, utc=np.asarray(utc, dtype="U29"), frame_number=fno_d, bdh_time=arrays["dh_time"][rows],
-                        xsm_time=clk, data=np.ascontiguousarray(data), status=st)
+                        xsm_time=clk, data=data, status=st)
         days.append(DayFrames(date, day))
     rows_out = []
     totals = empty_stats()

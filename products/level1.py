@@ -390,9 +390,10 @@ def _write(path: str | Path, spec: cols.TableSpec, rec: np.ndarray, *, time_card
 
 def _utc_bytes(utc: np.ndarray) -> np.ndarray:
     a = np.asarray(utc)
-    if a.dtype.kind == "U":
-        a = np.char.encode(a, "ascii")
-    return a.astype("S30")
+    try:
+        return a.astype("S30")  # ASCII by construction (time.md §2)
+    except UnicodeEncodeError:
+        raise ParameterError("UTCString values must be ASCII") from None
 
 
 def science_rows(day: Level1Day) -> np.ndarray:

@@ -1,0 +1,94 @@
+"""Benchmark: one full day of level 0 (86,400 records, ~183 MB) -> level-1 science + housekeeping.
+
+Prints wall time and peak memory (JSON) of ``build_level1`` run in a fresh process, and the
+housekeeping decode alone. Targets on the 2-core reference machine: <= 4 s and <= 1.5 GB for
+the day, <= 1 s for the housekeeping decode. No assertions: figures only.
+
+Usage: python bench/bench_level1.py [--records N] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+from xsm.products.level0 import build_level1
+t_import = time.perf_counter() - t0
+t0 = time.perf_counter()
+res = build_level1([Path(p) for p in sys.argv[2:]], Path(sys.argv[1]), overwrite=True)
+wall = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"wall_s": wall, "import_s": t_import, "peak_rss_bytes": peak,
+                  "days": [(d.date, d.n_rows) for d in res.days], "totals": res.totals}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=86_400)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = ap.parse_args()
+    from xsm.products import frame as fr
+    from xsm.products import level0 as L0
+    from xsm.products.hk import decode_hk
+    from xsm.products.level1 import read_level1
+
+    work = Path(tempfile.mkdtemp(prefix="xsm-bench-l1-"))
+    n = args.records
+    t0 = time.perf_counter()
+    frames = fr.synthetic_frames(n, seed=1)
+    from xsm.products.met import day_start_met
+
+    met = day_start_met("2021-09-05") + 0.25 + np.arange(n, dtype=np.float64)  # one whole UTC day
+    rec = L0.encode_records(frames, met, simulated=True)
+    pkg = L0.write_session(work / "l0", L0.session_id(met[0]), [rec])
+    del frames, rec
+    t_setup = time.perf_counter() - t0
+    # encode-side figure: the vectorised CRC alone
+    raw = np.fromfile(next((work / "l0").glob("*.tar")), dtype=np.uint8)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(work / "l1"), str(pkg)], capture_output=True, text=True)
+    if out.returncode:
+        sys.stderr.write(out.stderr)
+        raise SystemExit(out.returncode)
+    child = json.loads(out.stdout.strip().splitlines()[-1])
+    fits_path = next((work / "l1").glob("*_level1.fits"))
+    day = read_level1(fits_path)
+    t0 = time.perf_counter()
+    decode_hk(day)
+    t_hk = time.perf_counter() - t0
+    buf = raw[: 4096 * L0.RECORD_SIZE]
+    result = {
+        "bench": "level0 -> level1 + hk, one day",
+        "records": n,
+        "level0_bytes": int(pkg.stat().st_size),
+        "setup_s": round(t_setup, 3),
+        "build_level1_s": round(child["wall_s"], 3),
+        "build_level1_peak_rss_mb": round(child["peak_rss_bytes"] / 2**20, 1),
+        "hk_decode_s": round(t_hk, 3),
+        "targets": {"build_level1_s": 4.0, "peak_rss_mb": 1536, "hk_decode_s": 1.0},
+        "days": child["days"],
+        "good_fraction": child["totals"]["good_fraction"],
+    }
+    del buf
+    print(json.dumps(result, indent=2))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"work folder kept: {work}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
