@@ -245,11 +245,16 @@ def nine_bit(spec, mode: Mode = Mode.DEFAULT) -> np.ndarray:
     the overflow and ULD words (M = 482; 961 pairs with 960, 962 is channel 481).
     """
     spec = np.asarray(spec)
-    last = LAST_CHANNEL if mode == Mode.DEFAULT else ULD_WORD
-    s = spec[:, :last + 1].astype(np.int64)
-    if s.shape[1] % 2:
-        s = np.concatenate([s, np.zeros((s.shape[0], 1), np.int64)], axis=1)
-    return s[:, 0::2] + s[:, 1::2]
+    F = spec.shape[0]
+    if mode == Mode.DEFAULT:
+        out = np.empty((F, LAST_CHANNEL // 2 + 1), dtype=np.int64)
+        np.add(spec[:, 0:LAST_CHANNEL:2], spec[:, 1:LAST_CHANNEL:2], out=out[:, :-1])
+        out[:, -1] = spec[:, LAST_CHANNEL]
+        return out
+    out = np.empty((F, (ULD_WORD + 1) // 2 + 1), dtype=np.int64)
+    np.add(spec[:, 0:ULD_WORD:2], spec[:, 1:ULD_WORD:2], out=out[:, :-1])
+    out[:, -1] = spec[:, ULD_WORD]
+    return out
 
 
 def _segmented_f32_sum(keys: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
