@@ -365,8 +365,11 @@ def certify_file(path: str | Path, *, code: str | None = None, caldb: Path | Non
     _fitsverify(rep, path, fitsverify)
     hashes = known_hashes(caldb) if hashes is None else hashes
     other = hashes.get(rep.sha256)
+    inside = caldb is not None and (Path(caldb) / path.name).resolve() == path.resolve()
     if other is not None and other != path.name:
         rep.add(ERROR, "duplicate", f"byte-identical to {other} already in the CALDB")
+    elif other is not None and not inside:
+        rep.add(ERROR, "duplicate", f"{other} is already published (same content)")
     return rep
 
 

@@ -332,9 +332,7 @@ def publish(root: str | Path, files: Sequence[str | Path], version: str, *,
             if rep.sha256:
                 batch_hashes.setdefault(rep.sha256, f.name)
             if f.name in published:
-                if published[f.name]["sha256"] == rep.sha256:
-                    rep.add("error", "duplicate", f"{f.name} is already published (same content)")
-                else:
+                if published[f.name]["sha256"] != rep.sha256:
                     rep.add("error", "immutable", f"a different {f.name} is already published; use a new name "
                                                   f"(e.g. the next vNN)")
             elif (root / f.name).exists() and (root / f.name).resolve() != f.resolve():

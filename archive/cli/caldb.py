@@ -148,7 +148,7 @@ def certify_cmd(
         print_json([r.to_dict() for r in results])
     else:
         for r in results:
-            console.print(r.summary(), highlight=False, markup=False)
+            console.print(r.summary(), highlight=False, markup=False, soft_wrap=True)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 
