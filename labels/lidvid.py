@@ -38,6 +38,8 @@ COLLECTION_CALIBRATED = f"{BUNDLE_LID}:data_calibrated"
 #: Collection-like prefix of the day-zip products (``archive.md`` §2).
 DAYWISE_ZIP = f"{BUNDLE_LID}:daywise_zip"
 INVESTIGATION_LIDVID = "urn:isro:isda:context:investigation:mission.chandrayaan2::1.0"
+#: Context products labels may reference (checked locally: they are not in NASA's registry).
+KNOWN_CONTEXT = frozenset({INVESTIGATION_LIDVID})
 
 #: Collection id (last LID component) by kind of collection.
 COLLECTIONS = {"raw": COLLECTION_RAW, "calibrated": COLLECTION_CALIBRATED}

@@ -417,9 +417,13 @@ def _check_ids(root, ctx: _Ctx) -> None:
         ctx.add("lid.version", f"the last Modification_Detail version ({hist[-1]}) is not version_id {own}", ia)
     for ref in root.iterfind(".//pds:lidvid_reference", NS):
         try:
-            _, v = L.split_lidvid(ref.text or "")
+            lid, v = L.split_lidvid(ref.text or "")
             if v is None:
                 ctx.add("lid.reference", f"lidvid_reference {ref.text} has no ::version", ref)
+            elif ":context:" in lid and ref.text.strip() not in L.KNOWN_CONTEXT:
+                ctx.add("lid.context", f"context product {ref.text.strip()} is not in xsm's local list of "
+                        "context products (Chandrayaan-2 context products are not in NASA's registry)",
+                        ref, WARNING)
         except L.LidError as exc:
             ctx.add("lid.reference", str(exc), ref)
     start = root.find(".//pds:Time_Coordinates/pds:start_date_time", NS)
@@ -675,6 +679,7 @@ def validate_label(path: str | Path, *, data: bool = True, schematron: bool = Tr
     if cls == "Product_Bundle":
         info["members"] = [r.text.strip() for r in root.iterfind("pds:Bundle_Member_Entry/pds:lidvid_reference", NS)
                            if r.text]
+    info["files"] = [f.text.strip() for f in root.iterfind(".//pds:File/pds:file_name", NS) if f.text]
     return ctx.items, info
 
 
@@ -682,8 +687,41 @@ def _validate_chunk(paths: Sequence[str], data: bool, schematron: bool) -> list[
     return [validate_label(p, data=data, schematron=schematron) for p in paths]
 
 
+def _directory_checks(infos: list[dict]) -> list[Finding]:
+    """In a bundle: every file is a label or referenced by exactly one label; no case-only twins."""
+    out = []
+    dirs: dict[Path, list[dict]] = {}
+    for info in infos:
+        dirs.setdefault(Path(info["label"]).parent, []).append(info)
+    for d, group in sorted(dirs.items()):
+        names = sorted(p.name for p in d.iterdir() if p.is_file())
+        lower: dict[str, str] = {}
+        for n in names:
+            if n.lower() in lower:
+                out.append(Finding("bundle.file.case", ERROR, str(d / n),
+                                   f"{n} and {lower[n.lower()]} differ only in case", str(d / n)))
+            lower.setdefault(n.lower(), n)
+        refs: dict[str, int] = {}
+        for info in group:
+            for f in info.get("files", []):
+                refs[f] = refs.get(f, 0) + 1
+        labels = {Path(i["label"]).name for i in group}
+        for n in names:
+            if n in labels or n.startswith("."):
+                continue
+            if refs.get(n, 0) == 0 and not n.lower().startswith("readme"):
+                out.append(Finding("bundle.file.unreferenced", ERROR, str(d / n),
+                                   f"{n} is not described by any label", str(d / n)))
+            elif refs.get(n, 0) > 1:
+                out.append(Finding("bundle.file.shared", ERROR, str(d / n),
+                                   f"{n} is described by {refs[n]} labels (must be exactly 1)", str(d / n)))
+    return out
+
+
 def _cross_checks(infos: list[dict]) -> list[Finding]:
     out = []
+    if any(i.get("class") == "Product_Bundle" for i in infos):
+        out += _directory_checks(infos)
     seen: dict[str, str] = {}
     for info in infos:
         lv = info.get("lidvid")

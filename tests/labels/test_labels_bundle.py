@@ -175,3 +175,22 @@ def test_bundle_rules(tmp_path):
     root = etree.parse(str(b)).getroot()
     assert [e.findtext("pds:reference_type", namespaces=NS) for e in root.iterfind("pds:Bundle_Member_Entry", NS)] == \
         ["bundle_has_data_collection", "bundle_has_document_collection"]
+
+
+def test_bundle_directory_checks(bundle):
+    d = bundle["root"] / "data_calibrated" / "2021" / "08" / "28"
+    (d / "stray.dat").write_text("x")
+    (d / "CH2_XSM_20210828_V1_LEVEL2.GTI").write_text("x")
+    findings = validate_labels([bundle["root"]])
+    assert {f.rule for f in findings} == {"bundle.file.unreferenced", "bundle.file.case"}
+    assert any("stray.dat" in f.message for f in findings)
+    # without a bundle label the directory rules do not apply (e.g. ../shared/realdata)
+    assert validate_labels([d]).items == []
+
+
+def test_unknown_context_reference_warns(product_copy):
+    label = generate_label(product_copy("ch2_xsm_20210828_v1_level2.gti"))
+    text = label.read_text().replace("mission.chandrayaan2::1.0", "mission.chandrayaan3::1.0")
+    label.write_text(text)
+    findings = validate_labels([label])
+    assert [(f.rule, f.severity) for f in findings] == [("lid.context", "warning")]
