@@ -623,7 +623,7 @@ def compute_sun_angles(met, kernels, *, mode: Mode = Mode.DEFAULT, workers: int 
     occ = (code < 0) if occultation == "partial" else (code == -3)
     rate = ang_rate(met, theta32)
     if report.n_missing:
-        log.warning(report.summary())
+        log.info(report.summary())     # the caller reports it (CLI: one warning line)
     return SunAngles(time=met, theta=theta, phi=phi, fov_flag=fov_flag,
                      occult_flag=occ.astype(np.uint8), detpos_r=detpos, ram_angle=ram, ra=ra,
                      dec=dec, ang_rate=rate, covered=ok, occult_code=code, coverage=report,
