@@ -216,6 +216,7 @@ def test_sun_direction_agrees_with_astropy_within_1_arcsec(angles_nogap, kset_no
     th, ph = np.radians(a.theta[idx]), np.radians(a.phi[idx])
     s_ours = np.stack([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)], axis=1)
     sep = _sep_arcsec(s_ours, s_astropy)
+    print(f"astropy vs xsm Sun direction: max {sep.max():.2e} arcsec")
     assert sep.max() < 1.0, sep.max()
     # the same in J2000, independent of the CK: the Sun from the spacecraft
     sun_spice, _ = cyice.spkpos_v("SUN", et, "J2000", "LT+S", "-152")
