@@ -148,6 +148,8 @@ class LCCalibration:
     relarea: RelArea | None = None
     version: str = ""
     files: dict = field(default_factory=dict)
+    area: object = None          # xsm.products.effarea.AreaParams (fast default-mode path)
+    coefs: dict = field(default_factory=dict)   # 'PI_ENE'/'PHA_ENE' -> effarea.AbsCoef
 
 
 def lc_calibration(context, mode: Mode = Mode.DEFAULT, *, need_cal_gain: bool = False) -> LCCalibration:
@@ -172,28 +174,69 @@ def lc_calibration(context, mode: Mode = Mode.DEFAULT, *, need_cal_gain: bool = 
     with fitsio.open_fits(gpath, what="gain file", memmap=False) as h:
         gain_sun = PI.gain_table(fitsio.require_extension(h, "GAIN", gpath), "GAIN")
         gain_cal = PI.gain_table(h["CALGAIN"], "CALGAIN") if "CALGAIN" in h else None
-    relarea = None
+    relarea = area = None
+    coefs: dict = {}
     try:
         abspath, effpath = path("ABSCOEF"), path("EFFAREAPAR")
     except Exception:  # noqa: BLE001 - area files only needed with areascal
         abspath = effpath = None
     if abspath is not None:
-        relarea = _effarea_relarea(abspath, effpath, mode)
+        from xsm.products import effarea as EA
+
+        area = EA.area_params(effpath)
+        coefs = {"PI_ENE": EA.abs_coef(abspath, "PI"), "PHA_ENE": EA.abs_coef(abspath, "PHA")}
+        relarea = _effarea_relarea(area, coefs, mode)
     return LCCalibration(grid=grid, gain_sun=gain_sun, gain_cal=gain_cal, relarea=relarea,
-                         version=str(getattr(context, "version", "")), files=files)
+                         version=str(getattr(context, "version", "")), files=files, area=area,
+                         coefs=coefs)
 
 
-def _effarea_relarea(abscoef_path: Path, effareapar_path: Path, mode: Mode) -> RelArea:
-    """Relative-area function backed by :mod:`xsm.products.effarea` (``effarea.md`` §4)."""
+def _effarea_relarea(area, coefs: dict, mode: Mode) -> RelArea:
+    """Relative-area function backed by :func:`xsm.products.effarea.relative_area` (§4)."""
     from xsm.products import effarea as EA
 
-    params = EA.area_params(effareapar_path)
-    coefs = {"PI_ENE": EA.abs_coef(abscoef_path, "PI"), "PHA_ENE": EA.abs_coef(abscoef_path, "PHA")}
-
     def relarea(theta, phi, detposr, grid_name: str) -> np.ndarray:
-        return EA.relative_area(theta, phi, detposr, params, coefs[grid_name], mode)
+        return EA.relative_area(theta, phi, detposr, area, coefs[grid_name], mode)
 
     return relarea
+
+
+class _FastRelArea:
+    """Relative area ``A/A0`` of ``effarea.md`` §4 evaluated with two exponentials per value.
+
+    Same model and parameters as :func:`xsm.products.effarea.relative_area` (its per-frame terms
+    and cells come from :func:`xsm.products.effarea.frame_terms`), regrouped as
+    ``r = scale/A0 · exp(-B_cell(E)/c) · (1 - exp(-D_cell(E)/c))`` with ``B = μ_Be t_Be +
+    μ_Si t_deadSi + μ_SiO2 t_SiO2`` and ``D = μ_Si t_det`` precomputed per cell: equal to the
+    product form to ~1e-15 relative. Used by the default mode only (compat calls effarea itself).
+    """
+
+    def __init__(self, area, coef, lo: int, hi: int):
+        from xsm.products import effarea as EA
+
+        self.EA = EA
+        self.area = area
+        sl = slice(lo, hi)
+        self.mbe, self.msi, self.msio = coef.be[sl], coef.si[sl], coef.sio2[sl]
+        a0 = EA.onaxis_area(area, coef)[sl]
+        self.good = a0 > EA.ONAXIS_MIN_AREA_CM2
+        self.inv_a0 = np.where(self.good, 1.0 / np.where(self.good, a0, 1.0), 0.0)
+
+    def __call__(self, theta, phi, detposr) -> np.ndarray:
+        EA, P = self.EA, self.area
+        terms = EA.frame_terms(theta, phi, detposr, P, Mode.DEFAULT)
+        ucell, ci = np.unique(terms.cell, return_inverse=True)
+        B = (np.outer(P.be[ucell].astype(np.float64), self.mbe)
+             + np.outer(P.deadsi[ucell].astype(np.float64), self.msi)
+             + np.outer(P.sio2[ucell].astype(np.float64), self.msio))
+        Dm = np.outer(P.detsi[ucell].astype(np.float64), self.msi)
+        ic = terms.inv_c[:, None]
+        r = np.exp(-B[ci] * ic)
+        r *= -np.expm1(-Dm[ci] * ic)
+        r *= terms.scale[:, None] * self.inv_a0[None, :]
+        if not self.good.all():
+            r[:, ~self.good] = 1.0
+        return r
 
 
 # --------------------------------------------------------------------------- product
@@ -363,6 +406,10 @@ def _standard(day, sel, params: LightCurveParams, cal: LCCalibration | None, t0,
         theta, phi, rpos = (_col(sa_sel, "Theta"), _col(sa_sel, "Phi"), _col(sa_sel, "DetPosR"))
         if np.any(~np.isfinite(theta)):
             raise ParameterError("a GTI frame has no sun geometry (NaN Theta): area scaling impossible")
+    if params.enesel and not compat:
+        csum, var = _default_energy_sums(day.spectra, sel, fg, cal, k1, k2, b, nbins, rng,
+                                         (theta, phi, rpos) if params.areascal else None)
+        return csum, var, nframes, info
     csum32 = np.zeros(nbins, dtype=np.float32)
     csum = np.zeros(nbins, dtype=np.float64)
     var = np.zeros(nbins, dtype=np.float64)
@@ -406,6 +453,134 @@ def _standard(day, sel, params: LightCurveParams, cal: LCCalibration | None, t0,
     if compat:
         return csum32, None, nframes, info
     return csum, var, nframes, info
+
+
+def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int, b, nbins: int,
+                         rng: np.random.Generator, geometry=None, threads: int | None = None):
+    """Default mode, energy selection: Σ n/r and Σ n/r² per bin (``lightcurve.md`` §3, Q12).
+
+    Multinomial PHA -> PI of ``spectrum.md`` §14, drawn per frame (area scaling forbids grouping
+    frames), but only for the (frame, 9-bit channel) cells that hold counts. The probabilities
+    depend on the gain cell alone and are computed once per distinct cell. A channel whose
+    dithered interval covers two PI bins inside the grid (the usual case, 2·gain ≈ Δ) needs one
+    binomial draw; other channels use the sequential-binomial form of the multinomial. The
+    relative area is evaluated on the band's PI bins only (:class:`_FastRelArea`). Frame chunks
+    run on ``threads`` threads, each with its own child generator (``rng.spawn``), so the result
+    depends on the seed only.
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xsm.products import pi as PI
+
+    grid = cal.grid
+    M = PI.LAST_CHANNEL // 2 + 1                      # 481 9-bit channels, Q10: words 961/962 dropped
+    ucell, first, cinv = np.unique(fg.cell, return_index=True, return_inverse=True)
+    k0u, pu = PI.channel_probabilities(fg.gain[first], fg.offset[first], grid, M)
+    simple_u = (pu[..., 2] == 0) & (np.abs(pu[..., 0] + pu[..., 1] - 1.0) < 1e-12)
+    p1u = pu[..., 1]
+    fast = _FastRelArea(cal.area, cal.coefs["PI_ENE"], k1, k2 + 1) if geometry is not None else None
+    F = sel.size
+    starts = list(range(0, F, CHUNK_FRAMES))
+    rngs = rng.spawn(len(starts)) if starts else []
+
+    nfull = grid.n + 4          # padded weight table: column k + 1 holds PI bin k (k = -1 .. n + 2)
+    # per gain cell: channel segments sharing k0 (k0 is non-decreasing in m), draw masks
+    cells = []
+    for u in range(ucell.size):
+        k0 = k0u[u]
+        su = simple_u[u]
+        segs = np.flatnonzero(np.r_[True, k0[1:] != k0[:-1]])
+        dcols = np.flatnonzero(su & (p1u[u] > 0) & (p1u[u] < 1.0))
+        fcols = np.flatnonzero(su & (p1u[u] >= 1.0))
+        ocols = np.flatnonzero(~su)
+        cells.append((k0, su.astype(np.int32), segs, np.clip(k0[segs], -1, grid.n + 2) + 1,
+                      dcols, fcols, ocols))
+
+    def work(i: int):
+        a = starts[i]
+        z = min(F, a + CHUNK_FRAMES)
+        g = rngs[i]
+        w = np.asarray(spectra[sel[a:z]])[:, :PI.LAST_CHANNEL + 1].astype(np.int32)
+        n9 = np.empty((z - a, M), np.int32)
+        np.add(w[:, 0:PI.LAST_CHANNEL:2], w[:, 1:PI.LAST_CHANNEL:2], out=n9[:, :M - 1])
+        n9[:, M - 1] = w[:, PI.LAST_CHANNEL]
+        del w
+        ci = cinv[a:z]
+        # weights per frame and PI bin: 1/r inside the band, 0 outside
+        W = np.zeros((z - a, nfull))
+        if fast is None:
+            W[:, k1 + 1:k2 + 2] = 1.0
+        else:
+            W[:, k1 + 1:k2 + 2] = 1.0 / fast(*(gg[a:z] for gg in geometry))
+        W2 = W * W
+        cf = np.zeros(z - a)
+        vf = np.zeros(z - a)
+        order = np.argsort(ci, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, ci[order][1:] != ci[order][:-1], True])
+        for s0, s1 in zip(bounds[:-1], bounds[1:]):
+            R = order[s0:s1]
+            whole = R.size == z - a
+            if whole:
+                R = np.arange(z - a)
+            k0, su, segs, kseg, dcols, fcols, ocols = cells[ci[R[0]]]
+            nu = n9 if whole else n9[R]
+            # every count of a two-bin channel first goes to k0 ...
+            N0 = np.add.reduceat(nu * su, segs, axis=1)
+            ix = np.ix_(R, kseg)
+            cf[R] += np.einsum("ij,ij->i", N0, W[ix])
+            vf[R] += np.einsum("ij,ij->i", N0, W2[ix])
+            # ... then X1 ~ Binomial(n, p1) of them move to k0 + 1
+            for cols, draw in ((dcols, True), (fcols, False)):
+                if cols.size == 0:
+                    continue
+                sub = nu[:, cols]
+                f, j = np.nonzero(sub)
+                if f.size == 0:
+                    continue
+                m = cols[j]
+                x1 = g.binomial(sub[f, j], p1u[ci[R[0]]][m]) if draw else sub[f, j]
+                rf = R[f]
+                c0 = np.clip(k0[m], -1, grid.n + 1) + 1
+                cf += np.bincount(rf, weights=x1 * (W[rf, c0 + 1] - W[rf, c0]), minlength=z - a)
+                vf += np.bincount(rf, weights=x1 * (W2[rf, c0 + 1] - W2[rf, c0]), minlength=z - a)
+            # other channels (three bins, grid edges): sequential binomials
+            if ocols.size:
+                sub = nu[:, ocols]
+                f, j = np.nonzero(sub)
+                if f.size:
+                    m = ocols[j]
+                    rf = R[f]
+                    rem = sub[f, j].astype(np.int64)
+                    po = pu[ci[R[0]]][m]
+                    pleft = np.ones(rem.size)
+                    for jj in range(3):
+                        pj = po[:, jj]
+                        with np.errstate(invalid="ignore", divide="ignore"):
+                            q = np.where(pleft > 0, np.clip(pj / pleft, 0.0, 1.0), 0.0)
+                        xj = np.where(q >= 1.0, rem, 0)
+                        dd = (rem > 0) & (q > 0) & (q < 1.0)
+                        xj[dd] = g.binomial(rem[dd], q[dd])
+                        rem = rem - xj
+                        pleft = pleft - pj
+                        col = np.clip(k0[m] + jj, -1, grid.n + 2) + 1
+                        cf += np.bincount(rf, weights=xj * W[rf, col], minlength=z - a)
+                        vf += np.bincount(rf, weights=xj * W2[rf, col], minlength=z - a)
+        return a, z, cf, vf
+
+    csum = np.zeros(nbins)
+    var = np.zeros(nbins)
+    nthreads = threads or min(2, os.cpu_count() or 1)
+    if nthreads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(nthreads) as ex:
+            results = list(ex.map(work, range(len(starts))))
+    else:
+        results = [work(i) for i in range(len(starts))]
+    for a, z, cf, vf in results:
+        bb = b[a:z]
+        csum += np.bincount(bb, weights=cf, minlength=nbins)
+        var += np.bincount(bb, weights=vf, minlength=nbins)
+    return csum, var
 
 
 def _accumulate_f32(acc: np.ndarray, bins: np.ndarray, term: np.ndarray) -> None:
