@@ -8,14 +8,18 @@ provenance; reprocessing with the same version selects the same files.
 """
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xsm.caldb_manager.index import CalIndex, read_index
-from xsm.caldb_manager.layout import caldb_root_of, current_version, index_path
+from xsm.caldb_manager.layout import MANIFEST_NAME, caldb_root_of, current_version, index_path, version_dir
 from xsm.caldb_manager.select import Selection, normalise_rule, select
 from xsm.products import settings
 from xsm.products.errors import CalibrationError, SelectionError
+from xsm.products.provenance import file_sha256
 
 #: Code names a level-2 run may need, in the order of the real index (``caldb.md`` §1).
 STANDARD_CODES: tuple[str, ...] = ("EBOUNDS", "GAIN", "ABSCOEF", "EFFAREAPAR", "RMF", "SYSERR",
@@ -120,8 +124,69 @@ def context_from_index(root: Path, index: CalIndex, met: float, *, version: str 
             files[code] = p
         else:
             missing[code] = p
+    _check_manifest(Path(root), version, files)
     return CalibrationContext(root=Path(root).resolve(), version=version or index.caldbver, files=files,
                               met=float(met), rule=rule, missing=missing, selections=sels)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
+    return file_sha256(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _manifest_cached(path: str, mtime_ns: int) -> dict[str, str]:
+    try:
+        info = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {e["file"]: e.get("sha256") for e in info.get("files", []) if e.get("sha256")}
+
+
+def _check_manifest(root: Path, version: str | None, files: Mapping[str, Path]) -> None:
+    """In a versioned CALDB, every selected file must match the sha256 its version's manifest
+    recorded (``caldb.md`` §5: "must exist and match the release manifest checksum")."""
+    if not version:
+        return
+    m = version_dir(root, version) / MANIFEST_NAME
+    if not m.is_file():
+        return
+    recorded = _manifest_cached(str(m), m.stat().st_mtime_ns)
+    for code, p in files.items():
+        want = recorded.get(p.name)
+        if want is None:
+            continue
+        st = p.stat()
+        if _sha256_cached(str(p), st.st_mtime_ns, st.st_size) != want:
+            raise CalibrationError(f"CALDB {version} at {root}: {p.name} ({code}) changed since it was published "
+                                   f"(sha256 differs from the manifest); run 'xsm caldb verify'")
+
+
+def pinned_context(caldb: str | Path | None, version: str | None, files: Mapping[str, str], *,
+                   met: float = 0.0) -> CalibrationContext:
+    """The context a product recorded (CALDB version and code -> file basename), for reprocessing
+    with exactly the same files. Each file must exist in the CALDB root and, in a versioned CALDB,
+    be part of ``version`` with its recorded checksum."""
+    root = resolve_root(caldb)
+    root_dir = root if root.is_dir() else root.parent
+    if version and current_version(root_dir) is not None:
+        index_path(root_dir, version)  # the version must exist
+        m = version_dir(root_dir, version) / MANIFEST_NAME
+        recorded = _manifest_cached(str(m), m.stat().st_mtime_ns)
+    else:
+        recorded = None
+    out: dict[str, Path] = {}
+    for code, name in files.items():
+        p = (root_dir / name).resolve()
+        if not p.is_file():
+            raise SelectionError(f"CALDB {version or '?'} at {root_dir}: pinned {code} file {name} is not present")
+        if recorded is not None and name not in recorded:
+            raise SelectionError(f"CALDB {version} at {root_dir}: pinned {code} file {name} is not part of "
+                                 f"version {version}")
+        out[code.strip().upper()] = p
+    _check_manifest(root_dir, version, out)
+    return CalibrationContext(root=root_dir.resolve(), version=version or "", files=out, met=float(met),
+                              rule="pinned")
 
 
 def calibration_context(met: float, caldb: str | Path | None = None, *, rule="reference",

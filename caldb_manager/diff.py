@@ -199,10 +199,24 @@ def affected_days(intervals: Iterable[AffectedInterval], first: _dt.date, last: 
     return days
 
 
+def affected_products(intervals: Iterable[AffectedInterval], products: Iterable[tuple[object, float, float]]
+                      ) -> list[tuple[object, list[str]]]:
+    """Which products are affected: ``products`` yields (id, TSTART, TSTOP) in MET; returns
+    (id, reasons) for every product overlapping an interval, in input order."""
+    ivs = list(intervals)
+    out = []
+    for pid, t0, t1 in products:
+        reasons = [iv.reason for iv in ivs if overlaps(iv, float(t0), float(t1))]
+        if reasons:
+            out.append((pid, reasons))
+    return out
+
+
 def overlaps(interval: AffectedInterval, tstart: float, tstop: float) -> bool:
     """Whether a product spanning [tstart, tstop) (MET) is affected by ``interval``."""
     return interval.start < tstop and interval.stop > tstart
 
 
 __all__ = ["diff_versions", "table_diff", "affected_intervals", "intervals_between", "affected_days", "overlaps",
+           "affected_products",
            "AffectedInterval"]

@@ -246,3 +246,41 @@ def test_publish_onto_a_plain_release_adopts_it(real_caldb, tmp_path):
     assert set(new.missing) == {"RMF", "RSP_OPEN", "RSP_BEFT"}
     [iv] = affected_intervals("20210628", "20211001", caldb=root)
     assert iv.code == "GAIN" and iv.start == float(mjd_to_met(59488.0))
+
+
+def test_pinned_context_and_manifest_checksums(fresh_caldb, tmp_path):
+    from xsm.caldb_manager.context import pinned_context
+    from xsm.products.errors import CalibrationError, SelectionError
+
+    root = fresh_caldb
+    t = float(mjd_to_met(59600.0))
+    first = calibration_context(t, root)
+    P.publish(root, [_new_gain(tmp_path)], "20260301")
+    # a product made with 20260101 records its files; reprocessing pins them
+    pinned = pinned_context(root, first.version, first.basenames())
+    assert pinned.basenames() == first.basenames() and pinned.version == "20260101"
+    assert calibration_context(t, root).path("GAIN").name == GAIN_V3
+    with pytest.raises(SelectionError, match="not part of version 20260101"):
+        pinned_context(root, "20260101", {"GAIN": GAIN_V3})
+    with pytest.raises(SelectionError, match="is not present"):
+        pinned_context(root, "20260101", {"GAIN": "nope.fits"})
+    # a selected file altered after publishing is refused
+    p = root / "CH2xsmebounds20260101v01.fits"
+    os.chmod(p, 0o644)
+    data = bytearray(p.read_bytes())
+    data[-20] ^= 1
+    p.write_bytes(bytes(data))
+    with pytest.raises(CalibrationError, match="changed since it was published"):
+        calibration_context(t, root)
+
+
+def test_affected_products(fresh_caldb, tmp_path):
+    from xsm.caldb_manager.diff import affected_products
+
+    P.publish(fresh_caldb, [_new_gain(tmp_path)], "20260301")
+    ivs = affected_intervals("20260101", "20260301", caldb=fresh_caldb)
+    t0 = float(mjd_to_met(59500.0))
+    prods = [("before", t0 - 86400, t0), ("spanning", t0 - 100, t0 + 100), ("after", t0 + 5e6, t0 + 5e6 + 60)]
+    assert affected_products(ivs, prods) == [
+        ("spanning", [f"GAIN: CH2xsmgain20260101v02.fits -> {GAIN_V3}"]),
+        ("after", [f"GAIN: CH2xsmgain20260101v02.fits -> {GAIN_V3}"])]
