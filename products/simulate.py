@@ -32,7 +32,8 @@ Model [P] (follows ``golden/README.md`` "Synthetic model, in brief" closely)
 * Filter wheel, auto mode: to Be when the previous second's expected open rate exceeds
   ``WindowUpperThresh`` (byte 30 -> 30000 count/s), back when the expected Be rate falls below
   ``WindowLowerThresh`` (byte 15 -> 1500 count/s); each move takes 2 frames with
-  FrameDiscardFlag = 1 and MotorIRPos = 5 (no IR sensor lit), half the open area.
+  FrameDiscardFlag = 1 and MotorIRPos = 5 (no IR sensor lit), half the open area; the wheel stays
+  at least ``WHEEL_MIN_DWELL_S`` (60 s) where the automatic mode put it.
 * HV switch-on at the start of the span (off 15 s, 6-s ramp, no counts until on), detector
   cooling (DetTemperature, TECCurrent relax over ~90-150 s), a few isolated frame-discard
   frames.
@@ -101,6 +102,8 @@ COARSE_BANDS = ((40, 183), (184, 490), (491, 962))
 WINDOW_UPPER_BYTE = 30
 WINDOW_LOWER_BYTE = 15
 WHEEL_MOVE_FRAMES = 2
+#: Minimum time (frames) the wheel stays in a position chosen by the automatic mode.
+WHEEL_MIN_DWELL_S = 60
 #: HV switch-on: off for HV_OFF_S, ramp HV_RAMP_S.
 HV_OFF_S = 15
 HV_RAMP_S = 6
@@ -431,13 +434,29 @@ def _hk_series(plan: SpanPlan, rng: np.random.Generator, geo: Geometry) -> dict[
     }
 
 
-def _hysteresis(up: np.ndarray, down: np.ndarray) -> np.ndarray:
-    """Boolean state: set at an ``up`` sample, cleared at a ``down`` sample (up wins ties)."""
+def _hysteresis(up: np.ndarray, down: np.ndarray, min_dwell: int = 0) -> np.ndarray:
+    """Boolean state: set at an ``up`` sample, cleared at a ``down`` sample (up wins ties); after a
+    change the state is kept at least ``min_dwell`` samples. Loops over the changes only."""
     n = up.size
-    idx = np.arange(n)
-    last_up = np.maximum.accumulate(np.where(up, idx, -1))
-    last_dn = np.maximum.accumulate(np.where(down & ~up, idx, -1))
-    return last_up > last_dn
+    ups = np.flatnonzero(up)
+    downs = np.flatnonzero(down & ~up)
+    state = np.zeros(n, bool)
+    t, on, start = 0, False, 0
+    while t < n:
+        ev = downs if on else ups
+        k = int(np.searchsorted(ev, t))
+        if k == ev.size:
+            break
+        j = int(ev[k])
+        if on:
+            state[start:j] = True
+        else:
+            start = j
+        on = not on
+        t = j + max(int(min_dwell), 1)
+    if on:
+        state[start:] = True
+    return state
 
 
 def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instrument: Instrument,
@@ -519,7 +538,7 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
         in_cal |= (t >= a) & (t < b)
     up = np.concatenate([[False], (rate_open + bkg_total)[:-1] > upper]) & ~in_cal
     down = np.concatenate([[True], (rate_be + bkg_total)[:-1] < lower]) | in_cal
-    be = _hysteresis(up, down) & ~in_cal
+    be = _hysteresis(up, down, WHEEL_MIN_DWELL_S) & ~in_cal
     pos = np.where(in_cal, 1, np.where(be, 2, 0)).astype(np.int64)     # commanded position
     change = np.flatnonzero(np.diff(pos) != 0) + 1
     moving = np.zeros(n, bool)
