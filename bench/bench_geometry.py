@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--date", default="2021-09-05")
     ap.add_argument("--rows", type=int, default=86400)
-    ap.add_argument("--workers", type=int, default=None, help="default: CPUs, max 4")
+    ap.add_argument("--workers", type=int, default=None, help="default: idle CPUs, max 4")
     args = ap.parse_args(argv)
 
     t0 = day_start_met(args.date)
@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> dict:
         ks = K.write_kernel_set(tmp, t0, t0 + 86400.0)
         t_kernels = time.perf_counter() - w0
 
+        workers = args.workers or G.default_workers()
+        load = os.getloadavg()[0]
         w0 = time.perf_counter()
-        ang = G.compute_sun_angles(met, ks, workers=args.workers)
+        ang = G.compute_sun_angles(met, ks, workers=workers)
         t_default = time.perf_counter() - w0
 
         w0 = time.perf_counter()
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     res = {
         "rows": args.rows,
-        "workers": args.workers or min(os.cpu_count() or 1, 4),
+        "workers": workers,
+        "load_average_1min": round(load, 2),
         "cpus": os.cpu_count(),
         "kernel_set_write_s": round(t_kernels, 3),
         "sun_angles_s": round(t_default, 3),

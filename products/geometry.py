@@ -23,6 +23,7 @@ import logging
 import math
 import multiprocessing
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -484,6 +485,19 @@ def _radius(body: int, default: float) -> float:
     return float(np.mean(r))
 
 
+def default_workers(max_workers: int = 4) -> int:
+    """Worker processes worth starting: idle CPUs (CPU count less the 1-min load), 1..4.
+
+    On a saturated machine extra processes only add start-up and contention.
+    """
+    cpus = os.cpu_count() or 1
+    try:
+        idle = cpus - os.getloadavg()[0]
+    except (AttributeError, OSError):
+        idle = cpus
+    return int(max(1, min(max_workers, cpus, round(idle))))
+
+
 def _compute(et: np.ndarray, files: list[Path], workers: int, radii: tuple[float, float]):
     n = len(et)
     if workers <= 1 or n < 2 * MIN_ROWS_PER_WORKER:
@@ -491,7 +505,12 @@ def _compute(et: np.ndarray, files: list[Path], workers: int, radii: tuple[float
     workers = min(workers, n // MIN_ROWS_PER_WORKER)
     chunks = np.array_split(et, workers)
     methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # fork is fastest; with other threads running (progress bars, samplers) fork is unsafe,
+    # so use a fresh interpreter then (each worker loads its own kernels in any case)
+    if "fork" in methods and threading.active_count() == 1:
+        ctx = multiprocessing.get_context("fork")
+    else:
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     fs = [str(f) for f in files]
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
         parts = list(ex.map(_worker, [fs] * workers, chunks, [radii] * workers))
@@ -541,7 +560,8 @@ def compute_sun_angles(met, kernels, *, mode: Mode = Mode.DEFAULT, workers: int 
     mode : Mode
         DEFAULT, or XSMDAS_1_2 (DetPosR with pi = 3.1415, quirk Q09).
     workers : int, optional
-        Worker processes (default: the CPU count, at most 4; one process below 40 000 rows).
+        Worker processes (default :func:`default_workers`: the idle CPUs, at most 4; one
+        process below 40 000 rows).
     occultation : {'partial', 'total'}
         OccultFlag = 1 when any part of the disc is hidden (default) or only when all of it.
     ck_tolerance : float
@@ -570,7 +590,7 @@ def compute_sun_angles(met, kernels, *, mode: Mode = Mode.DEFAULT, workers: int 
     files = kernel_files(kernels)
     n = len(met)
     if workers is None:
-        workers = min(os.cpu_count() or 1, 4)
+        workers = default_workers()
     spiceypy.kclear()
     try:
         loaded = _load(files)

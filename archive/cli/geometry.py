@@ -23,7 +23,7 @@ def _sunangle(
     compat: bool = typer.Option(False, "--compat", help="XSMDAS 1.2 compatibility mode (quirk Q09)."),
     occultation: str = typer.Option("partial", "--occultation",
                                     help="OccultFlag=1 when the disc is 'partial'ly or 'total'ly hidden."),
-    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPUs, max 4)."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: idle CPUs, max 4)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Compute the sun-angle file (.sa) of a level-1 science file with SPICE."""
