@@ -64,6 +64,25 @@ class ModificationDetail:
     description: str
 
 
+def read_history(label: str | Path) -> list[ModificationDetail]:
+    """The ``Modification_Detail`` entries of an existing label, oldest first.
+
+    For a new version of a product (``pds4.md`` §2.3)::
+
+        hist = read_history(old_label) + [ModificationDetail(today, "2.0", "Reprocessed ...")]
+        generate_label(new_fits, history=hist)
+    """
+    try:
+        root = etree.parse(str(label)).getroot()
+    except (OSError, etree.XMLSyntaxError) as exc:
+        raise InputFormatError(f"{label}: not a readable label ({str(exc).splitlines()[0]})") from None
+    ns = {"pds": PDS_NS}
+    return [ModificationDetail(d.findtext("pds:modification_date", "", ns).strip(),
+                               d.findtext("pds:version_id", "", ns).strip(),
+                               " ".join(d.findtext("pds:description", "", ns).split()))
+            for d in root.iterfind("pds:Identification_Area/pds:Modification_History/pds:Modification_Detail", ns)]
+
+
 # --- templates ----------------------------------------------------------------------------------
 
 def template_dir(im: str = DEFAULT_IM) -> Path:

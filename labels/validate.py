@@ -508,6 +508,18 @@ def _check_fields(record, record_length: int, columns, ctx: _Ctx, where: str) ->
             if want_type != dtype or want_len != flen:
                 ctx.add("data.field.type", f"{where}: {name}: {dtype}/{flen} bytes but column {col.name} "
                         f"is TFORM {col.tform} ({want_type}/{want_len} bytes)", el)
+            fel = el.find("pds:Field_Binary", NS) if is_group else el
+            for tag, want in (("value_offset", col.tzero), ("scaling_factor", col.tscal)):
+                neutral = 0.0 if tag == "value_offset" else 1.0
+                got_text = _text(fel, f"pds:{tag}") if fel is not None else None
+                try:
+                    got = float(got_text) if got_text is not None else neutral
+                except ValueError:
+                    continue  # the XSD reports it
+                if got != (float(want) if want is not None else neutral):
+                    ctx.add("data.field.scaling", f"{where}: {name}: {tag} {got_text or 'absent'} but column "
+                            f"{col.name} has {'TZERO' if tag == 'value_offset' else 'TSCAL'} "
+                            f"{want if want is not None else 'absent'}", el)
             if want_reps != reps:
                 ctx.add("data.group.repetitions", f"{where}: {name}: {reps} repetition(s) but column "
                         f"{col.name} is TFORM {col.tform}", el)
@@ -582,7 +594,7 @@ def _check_fits_objects(fa, structure: FitsStructure, ctx: _Ctx) -> None:
                 f"{structure.tables[0].naxis2} rows", fa.find("pds:File/pds:records", NS))
 
 
-def _check_observational(root, base: Path, ctx: _Ctx) -> None:
+def _check_observational(root, base: Path, ctx: _Ctx, content: bool = False) -> None:
     for fa in root.iterfind("pds:File_Area_Observational", NS):
         file_el = fa.find("pds:File", NS)
         if file_el is None:
@@ -597,6 +609,8 @@ def _check_observational(root, base: Path, ctx: _Ctx) -> None:
                 ctx.add("data.fits", str(exc), file_el)
                 continue
             _check_fits_objects(fa, structure, ctx)
+            if content and not any(f.severity == ERROR and f.rule.startswith("data.") for f in ctx.items):
+                _check_content(ctx.path, data, ctx)
 
 
 def _check_collection(root, base: Path, ctx: _Ctx) -> list[str]:
@@ -631,12 +645,49 @@ def _check_collection(root, base: Path, ctx: _Ctx) -> list[str]:
     return [e.reference for e in entries if e.status == "P"]
 
 
+def _check_content(label: Path, data: Path, ctx: _Ctx) -> None:
+    """Read the tables through the label (pds4_tools) and compare with astropy (``pds4.md`` §5 #8)."""
+    try:
+        import warnings
+
+        import numpy as np
+        import pds4_tools
+        from astropy.io import fits
+    except ImportError:
+        ctx.add("data.content", "content read-back needs pds4_tools (pip install pds4-tools)", None, WARNING)
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            struct = pds4_tools.read(str(label), quiet=True, lazy_load=False)
+        tables = [s for s in struct.structures if s.is_table()]
+        with fits.open(data, memmap=True) as hdul:
+            exts = [h for h in hdul if isinstance(h, fits.BinTableHDU)]
+            if len(tables) != len(exts):
+                ctx.add("data.content", f"{len(tables)} tables read through the label, {len(exts)} in the file")
+                return
+            for st, hdu in zip(tables, exts):
+                names = [f.meta_data["name"] for f in st.fields]
+                for name, col in zip(names, hdu.columns):
+                    a, b = np.asarray(st[name]), np.asarray(hdu.data[col.name])
+                    if a.dtype.kind in "SU" or b.dtype.kind in "SU":
+                        same = np.array_equal(np.char.rstrip(a.astype(str)), np.char.rstrip(b.astype(str)))
+                    else:
+                        same = a.shape == b.shape and np.array_equal(a, b)
+                    if not same:
+                        ctx.add("data.content", f"{st.id}/{name}: values read through the label differ from "
+                                f"column {col.name} of {data.name}")
+    except Exception as exc:  # a label pds4_tools cannot read is a finding, not a crash
+        ctx.add("data.content", f"pds4_tools cannot read {data.name} through the label: {exc}")
+
+
 def _check_simple_files(root, base: Path, ctx: _Ctx) -> None:
     for file_el in root.iterfind(".//pds:File", NS):
         _check_file(file_el, base, ctx)
 
 
-def validate_label(path: str | Path, *, data: bool = True, schematron: bool = True) -> tuple[list[Finding], dict]:
+def validate_label(path: str | Path, *, data: bool = True, schematron: bool = True,
+                   content: bool = False) -> tuple[list[Finding], dict]:
     """Findings of one label and its identity (``lidvid``, ``class``, members) for cross checks."""
     path = Path(path)
     ctx = _Ctx(path)
@@ -671,7 +722,7 @@ def validate_label(path: str | Path, *, data: bool = True, schematron: bool = Tr
     if data:
         base = path.parent
         if cls == "Product_Observational":
-            _check_observational(root, base, ctx)
+            _check_observational(root, base, ctx, content)
         elif cls == "Product_Collection":
             info["members"] = _check_collection(root, base, ctx)
         else:
@@ -683,8 +734,9 @@ def validate_label(path: str | Path, *, data: bool = True, schematron: bool = Tr
     return ctx.items, info
 
 
-def _validate_chunk(paths: Sequence[str], data: bool, schematron: bool) -> list[tuple[list[Finding], dict]]:
-    return [validate_label(p, data=data, schematron=schematron) for p in paths]
+def _validate_chunk(paths: Sequence[str], data: bool, schematron: bool,
+                    content: bool = False) -> list[tuple[list[Finding], dict]]:
+    return [validate_label(p, data=data, schematron=schematron, content=content) for p in paths]
 
 
 def _directory_checks(infos: list[dict]) -> list[Finding]:
@@ -759,7 +811,7 @@ def _cross_checks(infos: list[dict]) -> list[Finding]:
 
 
 def validate_labels(paths: Iterable[str | Path], *, data: bool = True, schematron: bool = True,
-                    workers: int | None = None, chunk_size: int = 25) -> Findings:
+                    content: bool = False, workers: int | None = None, chunk_size: int = 25) -> Findings:
     """Validate PDS4 labels offline (see module docstring); never raises for a bad label.
 
     Parameters
@@ -770,6 +822,9 @@ def validate_labels(paths: Iterable[str | Path], *, data: bool = True, schematro
         Run the data checks (file, size, md5, FITS objects, inventories).
     schematron : bool
         Run the Schematron rules (XSD always runs).
+    content : bool
+        Also read every table through the label with pds4_tools and compare it with astropy's
+        reading of the FITS file (``data.content``; slow on full level-1 days).
     workers : int, optional
         Processes to use; default 1 (in-process). Each worker compiles nothing: the Schematron
         XSLT is compiled (or taken from the cache) before the pool starts.
@@ -798,12 +853,13 @@ def validate_labels(paths: Iterable[str | Path], *, data: bool = True, schematro
     workers = workers or 1
     results: list[tuple[list[Finding], dict]] = []
     if workers <= 1 or len(files) <= chunk_size:
-        results = _validate_chunk(files, data, schematron)
+        results = _validate_chunk(files, data, schematron, content)
     else:
         chunks = [files[i:i + chunk_size] for i in range(0, len(files), chunk_size)]
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=_init_worker, initargs=(dict(os.environ),)) as pool:
-            for part in pool.map(_validate_chunk, chunks, [data] * len(chunks), [schematron] * len(chunks)):
+            for part in pool.map(_validate_chunk, chunks, [data] * len(chunks), [schematron] * len(chunks),
+                                 [content] * len(chunks)):
                 results += part
     infos = []
     for items, info in results:

@@ -41,12 +41,15 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Findings as JSON on stdout."),
     no_data: bool = typer.Option(False, "--no-data", help="Skip the data checks (files, md5, offsets)."),
     no_schematron: bool = typer.Option(False, "--no-schematron", help="Skip the Schematron rules."),
+    content: bool = typer.Option(False, "--content",
+                                 help="Also read the tables through the label (pds4_tools) and compare with astropy."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes to use."),
 ) -> None:
     """Validate labels offline: XSD, Schematron, data checks. Exit 1 when there are errors."""
     from xsm.labels.validate import validate_labels
 
-    findings = validate_labels(labels, data=not no_data, schematron=not no_schematron, workers=workers)
+    findings = validate_labels(labels, data=not no_data, schematron=not no_schematron, content=content,
+                               workers=workers)
     if as_json:
         print_json({"labels": findings.labels, "errors": len(findings.errors),
                     "warnings": len(findings.warnings),

@@ -194,3 +194,18 @@ def test_unknown_context_reference_warns(product_copy):
     label.write_text(text)
     findings = validate_labels([label])
     assert [(f.rule, f.severity) for f in findings] == [("lid.context", "warning")]
+
+
+def test_read_history_feeds_a_new_version(tmp_path, products_dir):
+    from xsm.labels.generate import read_history
+
+    v1 = tmp_path / "ch2_xsm_20210828_v1_level2.lc"
+    v1.write_bytes((products_dir / v1.name).read_bytes())
+    old = generate_label(v1, description="first release")
+    v2 = tmp_path / "ch2_xsm_20210828_v2_level2.lc"
+    v2.write_bytes((products_dir / v1.name).read_bytes())
+    hist = read_history(old) + [ModificationDetail("2026-11-26", "2.0", "reprocessed")]
+    new = generate_label(v2, history=hist)
+    assert [(d.version_id, d.description) for d in read_history(new)] == [("1.0", "first release"),
+                                                                          ("2.0", "reprocessed")]
+    assert lidvid_of(new) == lidvid_of(old).replace("::1.0", "::2.0")

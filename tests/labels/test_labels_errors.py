@@ -188,3 +188,27 @@ def test_missing_schemas_say_how_to_install(lc_pair, tmp_path, monkeypatch):
     monkeypatch.setenv("XSM_PDS4_SCHEMAS", str(empty))
     with pytest.raises(SchemaNotFoundError, match="xsm labels schemas install --from"):
         validate_labels([lc_pair])
+
+
+def test_value_offset_must_match_tzero(lc_pair):
+    text = lc_pair.read_text()
+    lc_pair.write_text(text.replace("<unit>Sec</unit>", "<unit>Sec</unit><value_offset>1</value_offset>", 1))
+    found = errors(lc_pair)
+    assert list(found) == ["data.field.scaling"]
+    assert "TZERO absent" in found["data.field.scaling"][0]
+
+
+def test_content_read_back(lc_pair, pha_pair):
+    """Optional pds4.md §5 #8: tables read through the label equal astropy's reading."""
+    assert validate_labels([lc_pair, pha_pair], content=True).items == []
+    text = lc_pair.read_text()
+    # a label describing other bytes (scaling) reads other values: caught by both checks
+    lc_pair.write_text(text.replace("<unit>Sec</unit>", "<unit>Sec</unit><scaling_factor>2</scaling_factor>", 1))
+    findings = validate_labels([lc_pair], content=True)
+    assert "data.field.scaling" in findings.rules()
+    # the read-back on its own sees the difference too
+    from xsm.labels import validate as V
+
+    ctx = V._Ctx(lc_pair)
+    V._check_content(lc_pair, lc_pair.parent / "ch2_xsm_20210828_v1_level2.lc", ctx)
+    assert [f.rule for f in ctx.items] == ["data.content"] and "Time" in ctx.items[0].message
