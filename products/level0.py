@@ -1226,7 +1226,8 @@ def _with_time_header(day):
 
 
 # --------------------------------------------------------------------------------------------
-# Demo: a synthetic hour end to end (xsm demo)
+# A small synthetic hour end to end (the first ``xsm demo``; the demo now simulates a whole day
+# with ``xsm.products.simulate``, this stays as a fast self-contained example and test input)
 # --------------------------------------------------------------------------------------------
 def write_demo_sessions(out_dir: str | Path, *, start: str = "2021-09-05 23:30:00.25", duration_s: int = 3600,
                         overlap_s: int = 300, seed: int = 0) -> list[Path]:
@@ -1255,7 +1256,7 @@ def write_demo_sessions(out_dir: str | Path, *, start: str = "2021-09-05 23:30:0
 
 def run_demo(out_dir: str | Path, *, seed: int = 0, overwrite: bool = True,
              progress: Callable[..., None] | None = None) -> dict:
-    """``xsm demo``: a synthetic hour -> level-0 sessions -> level-1 science + housekeeping."""
+    """A synthetic hour -> two overlapping level-0 sessions -> level-1 science + housekeeping."""
     out_dir = Path(out_dir)
     sessions = write_demo_sessions(out_dir / "level0", seed=seed)
     res = build_level1(sessions, out_dir / "level1", overwrite=overwrite, progress=progress)

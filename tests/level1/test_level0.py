@@ -406,3 +406,15 @@ def test_hk_of_built_day_equals_decode(tmp_path):
     res = L0.build_level1([p], tmp_path / "out")
     day = read_level1(res.days[0].fits)
     assert read_hk(res.days[0].hk).data.tobytes() == decode_hk(day).data.tobytes()
+
+
+def test_synthetic_hour_end_to_end(tmp_path, fitsverify):
+    res = L0.run_demo(tmp_path / "demo")
+    assert len(res["level0"]) == 2
+    days = res["level1"]["days"]
+    assert [d["date"] for d in days] == ["20210905", "20210906"]
+    assert sum(d["n_rows"] for d in days) == 3600  # one hour, the 300-s overlap merged
+    assert res["level1"]["totals"]["n_duplicates"] == 300
+    for d in days:
+        fitsverify(d["fits"])
+        fitsverify(d["hk"])
