@@ -68,13 +68,15 @@ def addspec_cmd(
                               "(columns: path, spec_num, day, version, tstart, tstop, exposure, counts)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output type-I spectrum (.pha); the ARF beside it."),
     archive: Path = ARCHIVE_OPTION,
+    caldb: Path = typer.Option(None, "--caldb", envvar="XSM_CALDB",
+                               help="CALDB root (on-axis area for area-corrected spectra)."),
     clobber: bool = typer.Option(False, "--clobber", help="Overwrite existing outputs."),
     json_out: bool = typer.Option(False, "--json", help="Summary as JSON."),
 ) -> None:
     """Add the type-II spectrum rows a query selects into one type-I spectrum with its ARF."""
     from xsm.archive.addspec import addspec_where
 
-    res = addspec_where(archive, where, out, overwrite=clobber)
+    res = addspec_where(archive, where, out, caldb=caldb, overwrite=clobber)
     if json_out:
         print_json(res)
     else:

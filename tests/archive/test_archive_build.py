@@ -264,3 +264,35 @@ def test_find_and_query_on_the_built_archive(story):
     for d, n in rates:
         lc = run_query(root, f"SELECT path FROM products WHERE day = '{d}' AND kind = 'lc' AND current").rows[0][0]
         assert n == fits.getheader(root / lc, 1)["NAXIS2"]
+
+
+def test_addspec_where_adds_the_selected_type2_rows(story, tmp_path, real_caldb):
+    from xsm.archive.addspec import addspec_where
+    from xsm.products.errors import ParameterError
+
+    root = story["root"]
+    out = tmp_path / "added.pha"
+    res = addspec_where(root, "day = '20210905' AND exposure > 30", out, caldb=real_caldb)
+    pha = root / "2021/09/05/calibrated/ch2_xsm_20210905_v1_level2.pha"
+    d = fits.getdata(pha, 1)
+    sel = d["EXPOSURE"] > 30
+    assert res["n_spectra"] == int(sel.sum()) and res["n_files"] == 1
+    added = fits.open(out)
+    np.testing.assert_allclose(added[1].data["COUNTS"], d["COUNTS"][sel].sum(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(added[1].data["STAT_ERR"],
+                               np.sqrt((d["STAT_ERR"][sel].astype(float) ** 2).sum(axis=0)), rtol=1e-5)
+    h = added[1].header
+    assert h["EXPOSURE"] == pytest.approx(d["EXPOSURE"][sel].sum())
+    assert h["ANCRFILE"] == "added.arf" and h["RESPFILE"].endswith(".rmf")
+    arf = fits.getdata(tmp_path / "added.arf", 1)["SPECRESP"]
+    assert arf.shape == (3000,) and 0 < arf.max() < 0.01  # the on-axis area, cm^2
+    with pytest.raises(ParameterError):
+        addspec_where(root, "1 = 1; DROP TABLE products", tmp_path / "x.pha", caldb=real_caldb)
+    with pytest.raises(ParameterError):
+        addspec_where(root, "day = '19990101'", tmp_path / "y.pha", caldb=real_caldb)
+    from xsm.archive.cli import app
+
+    r = CliRunner().invoke(app, ["addspec", "--where", "day = '20200301'", "-o", str(tmp_path / "z.pha"),
+                                 "-A", str(root), "--caldb", str(real_caldb), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["n_files"] == 1

@@ -77,7 +77,8 @@ def test_flare_found_in_the_simulated_flare_day(sim):
     assert [r["day"] for r in res.rows] == ["20240503"]
     f = res.rows[0]
     assert abs(f["tpeak"] - t_peak) < 120
-    assert f["class"][0] in "MX"
+    # the class estimate (flares.CLASS_METHOD) is within a factor 2 of the simulated M1
+    assert 5e-6 <= f["goes_flux"] <= 2e-5, f["class"]
     # the CLI, as JSON
     out = CliRunner().invoke(__import__("xsm.archive.cli", fromlist=["app"]).app,
                              ["find", "--flare-class", "C5", "-A", str(sim["root"]), "--json"])
