@@ -22,6 +22,10 @@ queried through DuckDB as the view ``rates``. The database tables:
 ``releases``
     releases made from the archive (:mod:`xsm.archive.release`).
 
+Schema changes: append ``(next version, description, SQL)`` to :data:`MIGRATIONS` (additive
+statements only; released entries are never edited); every :func:`open_catalog` applies the
+missing ones in order, each in a transaction, and records them in ``schema_version``.
+
 Writers use :func:`open_catalog` (read-write, migrates); queries use
 :func:`connect_readonly` (read-only connection, ``rates`` view attached). DuckDB allows one
 writing process per file; the catalog is opened for the duration of one operation.

@@ -296,3 +296,23 @@ def test_addspec_where_adds_the_selected_type2_rows(story, tmp_path, real_caldb)
                                  "-A", str(root), "--caldb", str(real_caldb), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["n_files"] == 1
+
+
+def test_day_without_sun_has_no_calibrated_products(tmp_path, golden_dir, real_caldb, monkeypatch):
+    from xsm.archive import build
+
+    monkeypatch.setattr(build, "make_level2", lambda *a, **k: {})  # an empty standard GTI
+    root = tmp_path / "a"
+    res = build_day(root, "2021-09-05", level1=golden_dir / "short_quiet", caldb=real_caldb,
+                    processing_date=PDATE)
+    assert res.changed and not res.sun
+    assert sorted(p.kind for p in res.products) == ["fits", "hk", "sa"]
+    assert not (day_dir(root, "20210905") / "calibrated").exists() or \
+        not any((day_dir(root, "20210905") / "calibrated").iterdir())
+    with zipfile.ZipFile(day_dir(root, "20210905") / "ch2_xsm_20210905_v1.zip") as zf:
+        assert {n.split("/")[-2] for n in zf.namelist()} == {"raw"}
+    day = run_query(root, "SELECT sunstatus, SunExposure FROM xsmdaywisedata").rows[0]
+    assert day == (False, 0.0)
+    again = build_day(root, "2021-09-05", level1=golden_dir / "short_quiet", caldb=real_caldb)
+    assert not again.changed
+    assert verify(root).ok
