@@ -109,6 +109,13 @@ CREATE TABLE releases (
     bundle_lidvid TEXT, path TEXT, n_files BIGINT, note TEXT
 );
 """),
+    (2, "pipeline queue: state of every item per stage (archive.md 3.2)", """
+CREATE TABLE queue (
+    stage TEXT, item TEXT, state TEXT, attempts INTEGER, log_path TEXT,
+    enqueued_at TIMESTAMP, started_at TIMESTAMP, finished_at TIMESTAMP, error TEXT, detail TEXT,
+    PRIMARY KEY (stage, item)
+);
+"""),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
