@@ -883,7 +883,7 @@ def simulate_day(date, profile: str = "active", seed: int = 0, out_dir: str | Pa
     met = plan.met
     plan.hv_on_at = t0 + HV_OFF_S
     visible = (geo.fov == 1) & (geo.occult == 0)
-    if duration_s >= 3 * 3600:
+    if duration_s >= 3600:
         # one calibration-source period of 10 min while the Sun is occulted (as operations do)
         occ = np.flatnonzero(~visible & (met > t0 + 0.1 * duration_s))
         if occ.size:

@@ -34,11 +34,30 @@ def test_instrument_states(sim_day):
     state = tr["State"]
     assert (state == S.STATE_BE).sum() > 60
     moving = np.flatnonzero(tr["MotorIRPos"] == frm.ENUM_INVALID)
-    assert moving.size == 4 and np.all(tr["FrameDiscard"][moving] == 1)
+    # to CAL and back, to Be and back
+    assert moving.size == 4 * S.WHEEL_MOVE_FRAMES and np.all(tr["FrameDiscard"][moving] == 1)
+    assert np.all(tr["MotorIRPos"][moving + S.WHEEL_MOVE_FRAMES] != frm.ENUM_INVALID)
     # background only while occulted or out of the field of view
     nosun = (tr["OccultFlag"] == 1) | (tr["FovFlag"] == 0)
     assert np.all(tr["ExpSun"][nosun] == 0)
     assert np.all(tr["ExpSun"][(state == S.STATE_SUN_OPEN)] > 0)
+
+
+def test_calibration_source_period_shows_the_fe55_lines(sim_day):
+    tr = sim_day.truth
+    cal = tr["State"] == S.STATE_CAL
+    assert 590 <= cal.sum() <= 602                      # one 10-min period, manual mode
+    f = frm.decode_fields(sim_day.frames[cal])
+    assert np.all(frm.derive_enums(f)["MotorControlMode"] == 1)
+    assert np.all(tr["ExpSun"][cal] == 0)               # the Sun is blocked at CAL
+    words = frm.spectrum_words(sim_day.frames[cal]).sum(axis=0)
+    rate = words.sum() / cal.sum()
+    assert abs(rate - (S.CAL_RATE + S.BKG_RATE + S.BKG_ULD_RATE)) < 5 * np.sqrt(rate / cal.sum()) + 0.5
+    c = int(np.argmax(words[:961]))
+    energy = (c + 0.5) * tr["CalGain"][cal][0] + tr["CalOffset"][cal][0]
+    assert abs(energy - S.CAL_LINES_KEV[0]) < 0.03    # Mn K-alpha
+    kb = int(round((S.CAL_LINES_KEV[1] - tr["CalOffset"][cal][0]) / tr["CalGain"][cal][0]))
+    assert words[kb - 3:kb + 4].sum() > 0.08 * words[c - 3:c + 4].sum()   # Mn K-beta
 
 
 def _model_times_response(tr, inst, rows):
