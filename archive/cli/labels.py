@@ -5,7 +5,8 @@ from pathlib import Path
 
 import typer
 
-from xsm.archive.cli.common import console, exit_with_error, handle_errors, print_json, print_table
+from xsm.archive.cli.common import (console, err_console, exit_with_error, handle_errors, print_json,
+                                    print_table)
 
 app = typer.Typer(help="PDS4 labels: generate from products, validate offline, install schemas.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The official PDS4 schema files (never fetched from the network).",
@@ -47,7 +48,11 @@ def validate(
 ) -> None:
     """Validate labels offline: XSD, Schematron, data checks. Exit 1 when there are errors."""
     from xsm.labels.validate import validate_labels
+    from xsm.products.errors import InputFormatError
 
+    for p in labels:
+        if not p.exists():
+            raise InputFormatError(f"{p}: no such label file or directory")
     findings = validate_labels(labels, data=not no_data, schematron=not no_schematron, content=content,
                                workers=workers)
     if as_json:
@@ -59,6 +64,9 @@ def validate(
             _findings_table(findings)
         console.print(f"{len(findings.labels)} label(s): {len(findings.errors)} error(s), "
                       f"{len(findings.warnings)} warning(s)", highlight=False)
+    for f in findings:
+        if f.rule == "xml.malformed":  # a label that is not XML at all: say so on one line too
+            err_console.print(f"[bold red]error:[/] {f.location}: {f.message}", highlight=False, soft_wrap=True)
     if findings.errors:
         raise typer.Exit(1)
 

@@ -46,6 +46,9 @@ def test_malformed_xml_gives_a_clear_message(tmp_path):
     res = runner.invoke(app, ["labels", "validate", str(bad)])
     assert res.exit_code == 1
     assert "xml.malformed" in res.output and "Traceback" not in res.output
+    assert f"error: {bad}:1: not well-formed XML" in res.output
+    res = runner.invoke(app, ["labels", "validate", str(tmp_path / "missing.xml")])
+    assert res.exit_code == 2 and "missing.xml: no such label file" in res.output
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path):
