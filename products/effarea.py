@@ -53,6 +53,9 @@ ONAXIS_MIN_AREA_CM2 = 1e-6
 #: ABSCOEF extension position (1-based HDU = index + 1) and size of each grid.
 GRIDS = {"PI": (1, 512), "PHA": (2, 1024), "RSP": (3, 3000)}
 DETY_POLICIES = ("clamp", "mirror")
+#: Exponent floor: exp(-700) ~ 1e-304 is zero for every float32 product, and arguments below
+#: about -708 make numpy's vectorised exp fall back to a slow path.
+EXP_FLOOR = -700.0
 
 
 @dataclass(frozen=True)
@@ -233,26 +236,37 @@ def frame_terms(theta, phi, detposr, params: AreaParams, mode: Mode = Mode.DEFAU
     return FrameTerms(scale, 1.0 / c, cell)
 
 
+def _lambdas(params: AreaParams, coef: AbsCoef, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame (or per-cell) exponents: ``lam1 = mu_Be t_Be + mu_Si t_dSi + mu_SiO2 t_SiO2`` and
+    ``lam2 = lam1 + mu_Si t_det`` (cm^-1 * cm), shape ``(len(cells), E)``."""
+    c = np.asarray(cells)
+    f = lambda col: col[c].astype(np.float64)[:, None]  # noqa: E731
+    lam1 = coef.be[None, :] * f(params.be) + coef.si[None, :] * f(params.deadsi) \
+        + coef.sio2[None, :] * f(params.sio2)
+    return lam1, lam1 + coef.si[None, :] * f(params.detsi)
+
+
+def _attenuation(inv_c: np.ndarray, lam1: np.ndarray, lam2: np.ndarray) -> np.ndarray:
+    """``exp(-lam1/c) (1 - exp(-lam2' /c))`` written as ``exp(-lam1/c) - exp(-lam2/c)`` (two exps,
+    no expm1): rows = frames (``lam`` rows broadcast when there is one)."""
+    x = -np.asarray(inv_c, dtype=np.float64)[:, None]
+    e1 = x * lam1
+    np.maximum(e1, EXP_FLOOR, out=e1)  # underflowing exps take numpy's slow path (10x)
+    np.exp(e1, out=e1)
+    e2 = x * lam2
+    np.maximum(e2, EXP_FLOOR, out=e2)
+    np.exp(e2, out=e2)
+    e1 -= e2
+    return e1
+
+
 def _area_block(terms: FrameTerms, sl: slice, params: AreaParams, coef: AbsCoef,
                 mode: Mode = Mode.XSMDAS_1_2) -> np.ndarray:
     cell = terms.cell[sl]
     inv_c = terms.inv_c[sl][:, None]
     if mode != Mode.XSMDAS_1_2:
-        # one exp for the three absorbers, expm1 for the detector (per-cell mu*t precomputed)
-        ucell, ic = np.unique(cell, return_inverse=True)
-        mut = (coef.be[None, :] * params.be[ucell].astype(np.float64)[:, None]
-               + coef.si[None, :] * params.deadsi[ucell].astype(np.float64)[:, None]
-               + coef.sio2[None, :] * params.sio2[ucell].astype(np.float64)[:, None])
-        mud = coef.si[None, :] * params.detsi[ucell].astype(np.float64)[:, None]
-        a = mut[ic] if ucell.size > 1 else np.broadcast_to(mut, (cell.size, mut.shape[1]))
-        a = np.multiply(a, -inv_c)
-        np.exp(a, out=a)
-        d = mud[ic] if ucell.size > 1 else np.broadcast_to(mud, (cell.size, mud.shape[1]))
-        d = np.multiply(d, -inv_c)
-        np.expm1(d, out=d)
-        a *= d
-        a *= -terms.scale[sl][:, None]
-        return a
+        lam1, lam2 = _lambdas(params, coef, cell)
+        return terms.scale[sl][:, None] * _attenuation(inv_c[:, 0], lam1, lam2)
     tbe = params.be[cell].astype(np.float64)[:, None]
     tds = params.deadsi[cell].astype(np.float64)[:, None]
     tsio = params.sio2[cell].astype(np.float64)[:, None]
@@ -315,15 +329,29 @@ def summed_area(theta, phi, detposr, group, ngroups: int, params, coef, mode: Mo
     if np.any(np.diff(group) < 0):
         raise ParameterError("summed_area: frames must be ordered by group")
     starts = list(range(0, n, chunk))
+    ucells = np.unique(terms.cell)
+    lam1_all, lam2_all = _lambdas(params, coef, ucells)
+    # energies where every frame's area underflows far below float32 (exp(-lam1/c) < e^-110)
+    live = lam1_all.min(axis=0) * terms.inv_c.min() < 110.0
+    lam1_all, lam2_all = np.ascontiguousarray(lam1_all[:, live]), np.ascontiguousarray(lam2_all[:, live])
+    cell_row = np.searchsorted(ucells, terms.cell)
 
     def work(a: int) -> tuple[np.ndarray, np.ndarray]:
         sl = slice(a, min(a + chunk, n))
-        block = _area_block(terms, sl, params, coef, mode)
-        g = group[sl]
-        first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        return g[first], np.add.reduceat(block, first, axis=0)
+        g, cr = group[sl], cell_row[sl]
+        x, sc = terms.inv_c[sl], terms.scale[sl]
+        ug, gi = np.unique(g, return_inverse=True)
+        out = np.zeros((ug.size, lam1_all.shape[1]))
+        for c in np.unique(cr):
+            m = np.flatnonzero(cr == c)
+            block = _attenuation(x[m], lam1_all[c][None, :], lam2_all[c][None, :])
+            block *= sc[m][:, None]
+            gm = gi[m]  # non-decreasing
+            first = np.flatnonzero(np.r_[True, gm[1:] != gm[:-1]])
+            out[gm[first]] += np.add.reduceat(block, first, axis=0)
+        return ug, out
 
-    total = np.zeros((ngroups, ne))
+    total = np.zeros((ngroups, int(live.sum())))
     nthreads = threads or min(2, os.cpu_count() or 1)
     if nthreads > 1 and len(starts) > 1:
         with ThreadPoolExecutor(nthreads) as ex:
@@ -334,4 +362,6 @@ def summed_area(theta, phi, detposr, group, ngroups: int, params, coef, mode: Mo
         for a in starts:
             gids, sums = work(a)
             total[gids] += sums
-    return total
+    full = np.zeros((ngroups, ne))
+    full[:, live] = total
+    return full
