@@ -132,7 +132,8 @@ def _block_tables(k: int) -> np.ndarray:
     return _crc_cache[k]
 
 
-def crc32_rows(rows: np.ndarray, length: int | None = None, *, chunk: int = 1 << 15) -> np.ndarray:
+def crc32_rows(rows: np.ndarray, length: int | None = None, *, chunk: int = 1 << 14,
+               threads: int = 2) -> np.ndarray:
     """CRC-32/ISO-HDLC (``zlib.crc32``) of the first ``length`` bytes of every row, vectorised.
 
     Parameters
@@ -158,7 +159,7 @@ def crc32_rows(rows: np.ndarray, length: int | None = None, *, chunk: int = 1 <<
         raise ValueError("crc32_rows: length must be <= the row width")
     if length % 2:  # an odd last byte goes through the byte table
         t8 = _byte_table()
-        crc = crc32_rows(rows, length - 1, chunk=chunk) ^ np.uint32(0xFFFFFFFF)
+        crc = crc32_rows(rows, length - 1, chunk=chunk, threads=threads) ^ np.uint32(0xFFFFFFFF)
         crc = t8[(crc ^ rows[:, length - 1]) & 0xFF] ^ (crc >> 8)
         return crc ^ np.uint32(0xFFFFFFFF)
     out = np.empty(n, np.uint32)
@@ -168,14 +169,15 @@ def crc32_rows(rows: np.ndarray, length: int | None = None, *, chunk: int = 1 <<
     nblk, rem = divmod(length, 16)
     if rem and rem < 4:  # too short for a half-word block: finish byte by byte
         t8 = _byte_table()
-        crc = crc32_rows(rows, length - rem, chunk=chunk) ^ np.uint32(0xFFFFFFFF)
+        crc = crc32_rows(rows, length - rem, chunk=chunk, threads=threads) ^ np.uint32(0xFFFFFFFF)
         for k in range(length - rem, length):
             crc = t8[(crc ^ rows[:, k]) & 0xFF] ^ (crc >> 8)
         return crc ^ np.uint32(0xFFFFFFFF)
     t16 = _block_tables(16)
     trem = _block_tables(rem) if rem else None
     wpad = -(-length // 8) * 8  # row bytes rounded up to 8: transposed as uint64 words
-    for a in range(0, n, chunk):
+
+    def one(a: int) -> None:
         part = rows[a:a + chunk]
         m = part.shape[0]
         if width == wpad and part.flags.c_contiguous:
@@ -198,6 +200,14 @@ def crc32_rows(rows: np.ndarray, length: int | None = None, *, chunk: int = 1 <<
                 acc ^= tabs[i][h[2 * j + q, :, r]]
             crc = acc
         out[a:a + m] = crc ^ np.uint32(0xFFFFFFFF)
+
+    starts = range(0, n, chunk)
+    if threads > 1 and len(starts) > 1:  # numpy releases the GIL in the table lookups and XORs
+        with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as ex:
+            list(ex.map(one, starts))
+    else:
+        for a in starts:
+            one(a)
     return out
 
 
@@ -1195,7 +1205,7 @@ def build_level1(sessions: Sequence[str | Path], out_dir: str | Path, *, mode: M
                 hf = write_hk(table, stage / t["hk"].name, mode=mode,
                               history=history_block("XSM HKEXTRACT", [f"l1file = {t['fits'].name}",
                                                                       f"hkfile = {t['hk'].name}"]),
-                              provenance=dataclasses.replace(prov, step="hk"))
+                              provenance=dataclasses.replace(prov, step="hk"), expect_time=d.day.time)
                 staged.append((hf, t["hk"]))
                 hp = t["hk"]
                 if progress:

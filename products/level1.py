@@ -409,6 +409,17 @@ def science_rows(day: Level1Day) -> np.ndarray:
     return rec
 
 
+def _check_aligned(time: np.ndarray, expect: np.ndarray | None, path: Path) -> None:
+    """Row alignment with the science file (``level1.md`` §6 rules 4-5)."""
+    if expect is None:
+        return
+    expect = np.asarray(expect, dtype=np.float64)
+    if len(time) != len(expect):
+        raise ParameterError(f"{path}: {len(time)} rows, the science file has {len(expect)}")
+    if not np.array_equal(np.asarray(time, dtype=np.float64).view(np.int64), expect.view(np.int64)):
+        raise ParameterError(f"{path}: Time differs from the science file's Time")
+
+
 def _check_times(time: np.ndarray, path: Path) -> None:
     if len(time) > 1 and not np.all(np.diff(time) > 0):
         raise ParameterError(f"{path}: Time must be strictly increasing (level0.md §4 step 8)")
@@ -468,14 +479,17 @@ def table_rows(table: Level1Table | np.ndarray, spec: cols.TableSpec) -> np.ndar
 def write_hk(table: Level1Table, path: str | Path, *, overwrite: bool = False,
              mode: Mode = Mode.DEFAULT, history: Sequence[str] = (),
              provenance: Provenance | None = None, cards: Sequence[tuple[str, object]] = (),
-             date: str | None = None) -> Path:
+             date: str | None = None, expect_time: np.ndarray | None = None) -> Path:
     """Write the level-1 housekeeping file (``level1.md`` §3): 38 columns, ``HKPARAM``.
+
+    ``expect_time``: the science file's ``Time`` column, checked as in :func:`write_sa`.
 
     The time keywords are those of ``table.header`` (copied from the science file by
     :func:`xsm.products.hk.decode_hk`) or, if absent, from the first and last rows.
     """
     path = Path(path)
     _check_times(np.asarray(table["Time"]), path)
+    _check_aligned(np.asarray(table["Time"]), expect_time, path)
     rec = table_rows(table, cols.HK)
     return _write(path, cols.HK, rec,
                   time_cards=_time_cards_from_header(table.header, rec["Time"], rec["UTCString"]),
@@ -486,8 +500,12 @@ def write_hk(table: Level1Table, path: str | Path, *, overwrite: bool = False,
 def write_sa(table: Level1Table, path: str | Path, *, overwrite: bool = False,
              mode: Mode = Mode.DEFAULT, history: Sequence[str] = (),
              provenance: Provenance | None = None, cards: Sequence[tuple[str, object]] = (),
-             date: str | None = None, level1_header: fits.Header | None = None) -> Path:
+             date: str | None = None, level1_header: fits.Header | None = None,
+             expect_time: np.ndarray | None = None) -> Path:
     """Write the level-1 sun-angle file (``level1.md`` §4): 10 columns, ``SUNANG``.
+
+    ``expect_time``: the science file's ``Time`` column; when given, the rows must be the
+    same number with bit-identical times (``level1.md`` §6 rules 4-5), else ParameterError.
 
     Time keywords: DATE-OBS/DATE-END copied from ``level1_header`` (the science file's DATA
     header) or ``table.header``; TSTART/TSTOP/TELAPSE from the first and last rows
@@ -496,6 +514,7 @@ def write_sa(table: Level1Table, path: str | Path, *, overwrite: bool = False,
     path = Path(path)
     time = np.asarray(table["Time"], dtype=np.float64)
     _check_times(time, path)
+    _check_aligned(time, expect_time, path)
     rec = table_rows(table, cols.SA)
     src = level1_header if level1_header is not None else table.header
     if src is not None and "DATE-OBS" in src and "DATE-END" in src:

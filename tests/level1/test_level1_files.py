@@ -197,3 +197,19 @@ def test_compat_mode_keeps_reference_date_form(tmp_path, golden_dir):
 
 def test_motor_auto_time_q05():
     assert list(motor_auto_time_ms([100, 232])) == [100, 1000]
+
+
+def test_writers_check_row_alignment(tmp_path, golden_dir):
+    files = _case(golden_dir, "calsource")
+    day = read_level1(files["fits"])
+    sa = read_sa(files["sa"])
+    write_sa(sa, tmp_path / "ok.sa", expect_time=day.time)
+    with pytest.raises(ParameterError, match="rows"):
+        write_sa(Level1Table(sa.data[:-1]), tmp_path / "short.sa", expect_time=day.time)
+    shifted = sa.data.copy()
+    shifted["Time"][5] += 1e-7
+    with pytest.raises(ParameterError, match="Time differs"):
+        write_sa(Level1Table(shifted), tmp_path / "shifted.sa", expect_time=day.time)
+    with pytest.raises(ParameterError):
+        write_hk(Level1Table(read_hk(files["hk"]).data[1:]), tmp_path / "x.hk", expect_time=day.time)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.sa"]
