@@ -563,6 +563,40 @@ def make_gti(hk, sa=None, filterfile: str | Path | FilterFile | None = None, *,
 
 
 # --------------------------------------------------------------------------- FITS edges
+#: HK columns every GTI needs (continuity and mandatory GTIs).
+MANDATORY_COLUMNS = ("Time", "HVMonitor", "EventDetected", "SpecEvents")
+
+
+def read_columns(path: str | Path, extname: str, names, what: str) -> tuple[dict, fits.Header]:
+    """Only the named columns of one extension (native byte order) and its header.
+
+    A light reader for the level-2 tasks, which need a few columns of the 38 HK columns: no
+    string decoding, memory-mapped file.
+    """
+    path = Path(path)
+    with fitsio.open_fits(path, what=what, memmap=True) as hdul:
+        ext = fitsio.require_extension(hdul, extname, path)
+        fitsio.require_columns(ext, names, path)
+        data = ext.data
+        out = {}
+        for n in names:
+            a = np.asarray(data[n])
+            out[n] = a.astype(a.dtype.newbyteorder("="))
+        return out, ext.header.copy()
+
+
+def read_gti_inputs(hkfile: str | Path, safile: str | Path | None, ff: FilterFile,
+                    usesunang: bool = True) -> tuple[dict, dict | None, fits.Header]:
+    """The HK and SA columns a GTI with filter ``ff`` needs: (hk, sa or None, HK header)."""
+    hk_names = list(MANDATORY_COLUMNS) + [_PARAM[n][2] for n in ff.ranges if _PARAM[n][1] == "hk"]
+    hk, hh = read_columns(hkfile, "HKPARAM", list(dict.fromkeys(hk_names)), "level-1 housekeeping file")
+    sa = None
+    sa_names = [_PARAM[n][2] for n in ff.ranges if _PARAM[n][1] == "sa"]
+    if usesunang and safile is not None:
+        sa, _ = read_columns(safile, "SUNANG", ["Time"] + sa_names, "level-1 sun-angle file")
+    return hk, sa, hh
+
+
 def history_lines(result: GtiResult) -> list[str]:
     """The reference HISTORY block (§5) with the filter file verbatim."""
     p = result.params

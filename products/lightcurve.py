@@ -806,6 +806,33 @@ def write_lightcurve(lc: LightCurve, path: str | Path, *, overwrite: bool = True
     return fitsio.write_fits_atomic(hdul, path, overwrite=overwrite, checksum=lc.mode == Mode.DEFAULT)
 
 
+def read_lc_inputs(l1file: str | Path, hkfile: str | Path, safile: str | Path | None,
+                   params: LightCurveParams) -> DayArrays:
+    """The level-1 columns a light curve needs, read without decoding anything else.
+
+    Science ``Time`` and ``DataArray`` (memory-mapped, then one contiguous copy), the HK columns
+    (``TECCurrent`` and the coarse band limits) and, for area scaling or energy selection, the
+    SA columns ``Theta``, ``Phi``, ``DetPosR``.
+    """
+    from xsm.products import frame
+    from xsm.products.gti import read_columns
+
+    p = params.effective()
+    sci, sh = read_columns(l1file, "DATA", ["Time", "DataArray"], "level-1 science file")
+    data = np.ascontiguousarray(sci["DataArray"], dtype=np.uint8)
+    hk_names = ["Time", "TECCurrent"] + [f"Ch{k}{e}" for k in (1, 2, 3) for e in ("Start", "Stop")]
+    hk, _ = read_columns(hkfile, "HKPARAM", hk_names, "level-1 housekeeping file")
+    sa = None
+    if not p.highres and (p.areascal or p.enesel) and safile is not None:
+        sa, _ = read_columns(safile, "SUNANG", ["Time", "Theta", "Phi", "DetPosR"], "level-1 sun-angle file")
+    for tab, what in ((hk, "housekeeping"), (sa, "sun-angle")):
+        if tab is not None and tab["Time"].size != sci["Time"].size:
+            raise InputFormatError(f"{what} file has {tab['Time'].size} rows, the science file "
+                                   f"{sci['Time'].size}: level-1 files must be row-aligned")
+    return DayArrays(time=sci["Time"].astype(np.float64), spectra=frame.spectrum_view(data), hk=hk,
+                     sa=sa, coarse=frame.coarse_words(data) if p.highres else None, header=sh)
+
+
 def read_lightcurve(path: str | Path) -> LightCurve:
     """Read a ``.lc`` (standard or high-res; project, golden or official, XSMDAS 1.50 included)."""
     path = Path(path)

@@ -62,15 +62,13 @@ def gti_cmd(
 
     from xsm.products import gti as G
     from xsm.products.errors import ParameterError
-    from xsm.products.level1 import read_hk, read_sa
 
     mode = _mode(compat)
     if gtifile.exists() and not clobber:
         raise ParameterError(f"{gtifile}: exists already (use --clobber)")
     safile = safile or _sibling(hkfile, ".sa")
     ff = G.resolve_filter(filterfile, mode)
-    hk = read_hk(hkfile)
-    sa = read_sa(safile) if usesunang else None
+    hk, sa, hk_header = G.read_gti_inputs(hkfile, safile, ff, usesunang)
     params = G.GtiParams(hkfile=hkfile.name, safile=safile.name if usesunang else None,
                          gtifile=gtifile.name, filterfile=ff.name,
                          usergtifile=usergti.name if usergti else "-", usesunang=usesunang,
@@ -78,7 +76,7 @@ def gti_cmd(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = G.make_gti(hk, sa, ff, usergti=usergti, usesunang=usesunang, mode=mode,
-                         hk_header=hk.header, params=params)
+                         hk_header=hk_header, params=params)
     _show_warnings(caught)
     out = G.write_gti(res, gtifile, overwrite=clobber)
     console.print(f"gti: {out} ({len(res.gti)} interval(s), exposure {res.gti.exposure:.3f} s)",
@@ -113,11 +111,9 @@ def lightcurve_cmd(
 
     import numpy as np
 
-    from xsm.products import frame
     from xsm.products import lightcurve as LC
     from xsm.products.errors import ParameterError
     from xsm.products.gti import read_gti
-    from xsm.products.level1 import read_hk, read_level1, read_sa
 
     mode = _mode(compat)
     if lcfile.exists() and not clobber:
@@ -130,17 +126,12 @@ def lightcurve_cmd(
                             l1file=l1file.name, lcfile=lcfile.name, hkfile=hkfile.name,
                             safile=safile.name, gtifile=gtifile.name, clobber=clobber).effective()
     gti = read_gti(gtifile)
-    l1 = read_level1(l1file)
-    hk = read_hk(hkfile)
-    need_sa = not p.highres and (p.areascal or p.enesel)
-    sa = read_sa(safile) if need_sa else None
-    day = LC.DayArrays(time=l1.time, spectra=frame.spectrum_view(l1.data), hk=hk, sa=sa,
-                       coarse=frame.coarse_words(l1.data) if p.highres else None, header=l1.header)
+    day = LC.read_lc_inputs(l1file, hkfile, safile, p)
     cal = None
-    inside = gti.contains(l1.time)
+    inside = gti.contains(day.time)
     if not np.any(inside):
         raise ParameterError(f"{gtifile}: no level-1 frame of {l1file.name} is inside the GTI")
-    t0 = float(l1.time[inside][0]) - LC.T0_OFFSET
+    t0 = float(day.time[inside][0]) - LC.T0_OFFSET
     from xsm.caldb_manager.context import calibration_context
 
     ctx = calibration_context(t0, caldb, rule="reference" if compat else "default")
