@@ -1224,8 +1224,6 @@ def _with_time_header(day):
     """The day with the time keywords of its science file in ``header`` (for decode_hk)."""
     from astropy.io import fits
 
-    from xsm.products.met import met_to_utc_string as _m  # noqa: F401
-
     h = fits.Header()
     h["DATE-OBS"] = str(day.utc[0])
     h["DATE-END"] = str(day.utc[-1])
