@@ -572,6 +572,54 @@ def _chunks_by_counts(data, rows, words, budget: int = COMPAT_CHUNK_COUNTS):
 
 
 # --------------------------------------------------------------------------- FITS edges
+@dataclass
+class DayColumns:
+    """The level-1 columns a spectrum needs (a light stand-in for ``Level1Day``)."""
+
+    time: np.ndarray
+    data: np.ndarray  # uint8[N, 2048] (may be a memory map)
+    header: fits.Header
+    path: Path | None = None
+
+
+#: HK and SA columns used by spectra.
+HK_COLUMNS = ("Time", "TECCurrent", "MotorIRPos")
+SA_COLUMNS = ("Time", "Theta", "Phi", "DetPosR")
+
+
+def read_spectrum_inputs(l1file, hkfile, safile=None) -> tuple[DayColumns, dict, dict | None]:
+    """Read only what a spectrum needs from the level-1 science, HK and SA files.
+
+    Faster than the full level-1 readers for the CLI (no string columns, no copy of unused columns);
+    the science frames stay memory-mapped and are decoded chunk by chunk.
+    """
+    def table(path, extname, columns):
+        path = Path(path)
+        hdul = fitsio.open_fits(path, what=f"level-1 {extname} file")
+        try:
+            ext = hdul[extname] if extname in hdul else hdul[1]
+        except (KeyError, IndexError):
+            raise InputFormatError(f"{path}: no {extname} table") from None
+        fitsio.require_columns(ext, columns, path)
+        d = ext.data
+        if d is None or len(d) == 0:
+            raise InputFormatError(f"{path}: the {ext.name} table has no rows")
+        return ext, d
+
+    ext, d = table(l1file, "DATA", ("Time", "DataArray"))
+    data = d["DataArray"]
+    if data.ndim != 2 or data.shape[1] != 2048:
+        raise InputFormatError(f"{l1file}: DataArray is not 2048 bytes per row")
+    day = DayColumns(np.array(d["Time"], dtype=np.float64), data, ext.header.copy(), Path(l1file))
+    _, h = table(hkfile, "HKPARAM", HK_COLUMNS)
+    hk = {c: np.array(h[c]) for c in HK_COLUMNS}
+    sa = None
+    if safile is not None:
+        _, a = table(safile, "SUNANG", SA_COLUMNS)
+        sa = {c: np.array(a[c]) for c in SA_COLUMNS}
+    return day, hk, sa
+
+
 def history_lines(p: SpectrumParams) -> list[str]:
     """The reference HISTORY block (``products.md`` §7)."""
     v = fitsio.format_history_value

@@ -47,9 +47,9 @@ def spectrum(
     """Make a PI or PHA spectrum (type I or II) with its ARF, or area-corrected."""
     from xsm.products.errors import ParameterError
     from xsm.products.gti import read_gti
-    from xsm.products.level1 import read_hk, read_level1, read_sa
     from xsm.products.provenance import Mode
-    from xsm.products.spectrum import DEFAULT_SEED, SpectrumParams, load_spec_cal, make_spectrum, write_spectrum
+    from xsm.products.spectrum import (DEFAULT_SEED, SpectrumParams, load_spec_cal, make_spectrum,
+                                       read_spectrum_inputs, write_spectrum)
 
     if compat not in (None, "", "xsmdas-1.2"):
         raise ParameterError(f"--compat {compat!r}: the only compatibility mode is xsmdas-1.2")
@@ -65,9 +65,7 @@ def spectrum(
                        safile=str(safile), gtifile=str(gtifile)).validated()
     if specfile.exists() and not clobber:
         raise ParameterError(f"{specfile}: exists already (use --clobber)")
-    day = read_level1(l1file)
-    hk = read_hk(hkfile)
-    sa = read_sa(safile) if p.needs_sa else None
+    day, hk, sa = read_spectrum_inputs(l1file, hkfile, safile if p.needs_sa else None)
     gti = read_gti(gtifile)
     t0 = p.tstart if (p.tstart or p.tstop) else float(day.time[0]) - 0.0001
     cal = load_spec_cal(caldb, t0, p)
