@@ -1123,6 +1123,24 @@ def level1_history(segments: Sequence[dict], totals: Mapping, decoders: Iterable
     return history_block("XSM L1GEN", lines)
 
 
+SESSION_PATTERNS = ("*.tar", "*.tar.gz", "*.tgz", "*.pld")
+
+
+def expand_sessions(sessions: Iterable[str | Path]) -> list[Path]:
+    """Input paths with each folder replaced by its packages and ``.pld`` files (sorted by name)."""
+    out: list[Path] = []
+    for s in sessions:
+        p = Path(s)
+        if p.is_dir():
+            found = sorted({q for pat in SESSION_PATTERNS for q in p.glob(pat)}, key=lambda q: q.name)
+            if not found:
+                raise InputFormatError(f"{p}: folder without level-0 packages or .pld files")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
 def build_level1(sessions: Sequence[str | Path], out_dir: str | Path, *, mode: Mode = Mode.DEFAULT,
                  version: int = 1, decoder: str | None = None, expected_sync: tuple[int, int] | None = None,
                  overwrite: bool = False, hk: bool = True, days: Iterable[str] | None = None,
@@ -1132,7 +1150,8 @@ def build_level1(sessions: Sequence[str | Path], out_dir: str | Path, *, mode: M
     Parameters
     ----------
     sessions : sequence of path
-        Session packages (``.tar``, ``.tar.gz``) or bare ``.pld`` files, in download order.
+        Session packages (``.tar``, ``.tar.gz``) or bare ``.pld`` files, in download order; a
+        folder stands for its packages and ``.pld`` files.
     out_dir : path
         Output folder (created).
     mode : Mode
@@ -1165,7 +1184,7 @@ def build_level1(sessions: Sequence[str | Path], out_dir: str | Path, *, mode: M
     from xsm.products.level1 import level1_paths, write_hk, write_level1
 
     out_dir = Path(out_dir)
-    paths = [Path(s) for s in sessions]
+    paths = expand_sessions(sessions)
     if not paths:
         raise ParameterError("no level-0 session given")
     total_steps = len(paths)

@@ -418,3 +418,13 @@ def test_synthetic_hour_end_to_end(tmp_path, fitsverify):
     for d in days:
         fitsverify(d["fits"])
         fitsverify(d["hk"])
+
+
+def test_folder_of_sessions(tmp_path):
+    session(tmp_path / "in", 30, 1)
+    session(tmp_path / "in", 30, 21, station="D18")
+    res = L0.build_level1([tmp_path / "in"], tmp_path / "out")
+    assert sorted(all_frame_numbers(res)) == list(range(1, 51))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputFormatError, match="empty"):
+        L0.build_level1([tmp_path / "empty"], tmp_path / "out2")
