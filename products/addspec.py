@@ -32,6 +32,13 @@ from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.addspec")
 
+
+def _bitpix16(prim: fits.PrimaryHDU) -> None:
+    """Keep BITPIX = 16 of the empty primary HDU as the reference writes it (astropy would write 8
+    for an HDU without data)."""
+    prim.header["BITPIX"] = 16
+    prim._bitpix = 16
+
 N_ARF = 3000
 #: Band (keV) of the counts used as ARF weights with ``arf_weighting = "counts"``.
 COUNTS_WEIGHT_BAND = (1.5, 12.0)
@@ -354,6 +361,7 @@ def added_hdulist(added: AddedSpectrum, filename: str, *, date: str | None = Non
     else:
         cform, carr = "E", added.counts.astype(np.float32)
     prim = fitsio.primary_hdu(filename, creator, "Type-I PHA file", date=date, mode=mode)
+    _bitpix16(prim)
     cols = [fits.Column("CHANNEL", "1J", array=np.arange(n, dtype=np.int32)),
             fits.Column("COUNTS", f"1{cform}", array=carr, unit=None if compat else "count"),
             fits.Column("STAT_ERR", "1E", array=added.stat_err.astype(np.float32)),
@@ -407,6 +415,7 @@ def added_arf_hdulist(added: AddedSpectrum, filename: str, *, date: str | None =
     prov = _provenance(added)
     lo, hi = arf_grid(mode)
     prim = fitsio.primary_hdu(filename, creator, "Ancillary Response File", date=date, mode=mode)
+    _bitpix16(prim)
     cols = [fits.Column("ENERG_LO", "1E", array=lo, unit=None if compat else "keV"),
             fits.Column("ENERG_HI", "1E", array=hi, unit=None if compat else "keV"),
             fits.Column("SPECRESP", "1E", array=added.arf.astype(np.float32),

@@ -41,6 +41,13 @@ from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.gti")
 
+
+def _bitpix16(prim: fits.PrimaryHDU) -> None:
+    """Keep BITPIX = 16 of the empty primary HDU as the reference writes it (astropy would write 8
+    for an HDU without data)."""
+    prim.header["BITPIX"] = 16
+    prim._bitpix = 16
+
 #: Edge convention (§2): an interval of frames a..b is [t[a] - OFFSET1, t[b] + OFFSET2].
 OFFSET1 = 0.01
 OFFSET2 = 1.0 - OFFSET1
@@ -623,6 +630,7 @@ def gti_hdulist(result: GtiResult, filename: str, *, provenance: Provenance | No
     date = date or fitsio.date_keyword(mode)
     g = result.gti
     prim = fitsio.primary_hdu(filename, creator, "", date=date, mode=mode)
+    _bitpix16(prim)
     cols = [fits.Column("START", "D", unit="s", array=g.start),
             fits.Column("STOP", "D", unit="s", array=g.stop)]
     ext = fits.BinTableHDU.from_columns(cols, name="GTI")

@@ -43,6 +43,13 @@ from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.lightcurve")
 
+
+def _bitpix16(prim: fits.PrimaryHDU) -> None:
+    """Keep BITPIX = 16 of the empty primary HDU as the reference writes it (astropy would write 8
+    for an HDU without data)."""
+    prim.header["BITPIX"] = 16
+    prim._bitpix = 16
+
 #: t0 = first GTI frame - T0_OFFSET; t_end = last frame + TEND_OFFSET (``lightcurve.md`` §2).
 T0_OFFSET = 0.001
 TEND_OFFSET = 0.999
@@ -739,6 +746,7 @@ def lightcurve_hdulist(lc: LightCurve, filename: str, *, date: str | None = None
     date = date or fitsio.date_keyword(mode)
     prov = provenance or _provenance(lc)
     hl = [fitsio.primary_hdu(filename, creator, "Light curve", date=date, mode=mode)]
+    _bitpix16(hl[0])
     nb = len(lc.bands)
     for i, band in enumerate(lc.bands):
         first, last = i == 0, i == nb - 1
