@@ -16,7 +16,8 @@ Model [P] (follows ``golden/README.md`` "Synthetic model, in brief" closely)
   The Sun contributes only when ``FovFlag = 1`` and ``OccultFlag = 0`` (the issue's
   "background only while occulted or out of the field").
 * Area: :func:`xsm.products.effarea.effective_area` with the CALDB EFFAREAPAR/ABSCOEF at the
-  frame's theta, phi, DetPosR (block-mid geometry, blocks of :data:`BLOCK_S` seconds; within a
+  frame's theta, phi, DetPosR (block-mid geometry, blocks of :data:`BLOCK_S` = 10 s during flares,
+  :data:`BLOCK_S_QUIET` = 30 s otherwise, folded only where the Sun is in view; within a
   block the counts scale with the energy-independent collimator term of each second and the
   photon flux of each second). Be filter: 250 µm more Be along the slant path.
 * Detector: Gaussian resolution σ = sqrt(0.054² + 0.12·0.00365·E) keV (175 eV FWHM at 5.9 keV),
@@ -69,8 +70,10 @@ log = logging.getLogger("xsm.simulate")
 
 # ---------------------------------------------------------------- constants [P]
 
-#: Seconds per spectral-shape block (block-mid geometry, temperature and gain).
+#: Seconds per spectral-shape block (block-mid geometry, temperature and gain) while flares
+#: make more than 5 % of the 1-8 A flux; BLOCK_S_QUIET otherwise.
 BLOCK_S = 10
+BLOCK_S_QUIET = 30
 #: Nominal frame period (s): the XSM clock runs 3 ppm fast of UTC.
 FRAME_PERIOD = 0.999997
 #: Measured-energy grid of the detector response (keV).
@@ -459,13 +462,28 @@ def _hysteresis(up: np.ndarray, down: np.ndarray, min_dwell: int = 0) -> np.ndar
     return state
 
 
+def _blocks(n: int, flare_frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spectral-shape blocks: ``BLOCK_S_QUIET``-s windows, split into ``BLOCK_S``-s blocks where
+    flares make more than 5 % of the 1-8 A flux. Returns (block of each frame, mid frame of each block)."""
+    w = np.arange(n) // BLOCK_S_QUIET
+    nw = int(w[-1]) + 1 if n else 0
+    split = np.bincount(w, weights=(flare_frac > 0.05), minlength=nw) > 0
+    per = BLOCK_S_QUIET // BLOCK_S
+    nsub = np.where(split, per, 1)
+    first = np.concatenate([[0], np.cumsum(nsub)[:-1]])
+    sub = np.where(split[w], (np.arange(n) % BLOCK_S_QUIET) // BLOCK_S, 0)
+    blk = first[w] + sub
+    starts = np.flatnonzero(np.r_[True, np.diff(blk) != 0])
+    ends = np.r_[starts[1:], n]
+    return blk, np.minimum((starts + ends) // 2, n - 1)
+
+
 def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instrument: Instrument,
                   rng: np.random.Generator, *, chunk_frames: int = 3600,
                   progress=None) -> SimulatedFrames:
     """Simulate the frames of ``plan`` (functional core: arrays in, arrays out)."""
     t = plan.met
     n = t.size
-    nb = int(math.ceil(n / BLOCK_S))
     hk = _hk_series(plan, rng, geo)
     tec_v = (hk["TECCurrent"] * frm.MONITOR_ADC_GAIN).astype(np.float32)
     detposr32 = geo.detposr.astype(np.float32)
@@ -481,8 +499,11 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
     sun_vis = ((geo.fov == 1) & (geo.occult == 0) & hk["hv_on"]).astype(np.float64)
 
     # ---- block shapes: photon spectrum x area at block mid, folded
-    blk = np.arange(n) // BLOCK_S
-    mid = np.minimum(np.arange(nb) * BLOCK_S + BLOCK_S // 2, n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flare_frac = np.where(comp["goes"] > 0, comp["fl_flux"] / comp["goes"], 0.0)
+    blk, mid = _blocks(n, flare_frac)
+    nb = mid.size
+    vis_blk = np.bincount(blk, weights=sun_vis, minlength=nb) > 0
     # collimator (energy independent) factor per second
     terms = effarea.frame_terms(geo.theta, geo.phi, geo.detposr, instrument.area_params)
     scale_s = terms.scale
@@ -502,8 +523,9 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
     eff = np.asarray(response_matrix().sum(axis=1)).ravel()
     rate_open_blk = np.zeros(nb)
     rate_be_blk = np.zeros(nb)
-    for b0 in range(0, nb, 512):
-        bsel = np.arange(b0, min(nb, b0 + 512))
+    vis_ids = np.flatnonzero(vis_blk)             # blocks with the Sun in view at some second
+    for b0 in range(0, vis_ids.size, 512):
+        bsel = vis_ids[b0:b0 + 512]
         pa = block_pa(bsel)
         rate_open_blk[bsel] = pa @ eff
         rate_be_blk[bsel] = (pa * be_trans(bsel)) @ eff
@@ -571,29 +593,34 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
     for s0 in range(0, n, chunk_frames):
         sl = slice(s0, min(n, s0 + chunk_frames))
         idx = np.arange(sl.start, sl.stop)
-        b = blk[idx]
-        use_be = ir_pos[idx] == 2
-        bch = np.unique(b)                                   # blocks of this chunk, folded here
-        pa = block_pa(bch)
-        meas_open = fold(pa)
-        be_rows = np.unique(b[use_be])
-        meas_be = {}
-        if be_rows.size:
-            k = np.searchsorted(bch, be_rows)
-            mb = fold(pa[k] * be_trans(be_rows))
-            meas_be = {int(x): mb[j] for j, x in enumerate(be_rows)}
-        # one channelisation per (block, wheel, gain cell), scaled per second
-        key = (b.astype(np.int64) * 2 + use_be) * ncell + g_sun.cell[idx]
-        uk, first, inv = np.unique(key, return_index=True, return_inverse=True)
-        rb = b[first]
-        meas = meas_open[np.searchsorted(bch, rb)]
-        ube = use_be[first]
-        if ube.any():
-            meas = meas.copy()
-            for k in np.flatnonzero(ube):
-                meas[k] = meas_be[int(rb[k])]
-        w_unique = channel_words(meas, g_sun.gain[idx][first], g_sun.offset[idx][first])
-        lam_sun = w_unique[inv.ravel()] * (mult[idx] * sun_factor[idx])[:, None]
+        factor = mult[idx] * sun_factor[idx]
+        lam_sun = np.zeros((idx.size, frm.N_SPECTRUM_WORDS))
+        live = factor > 0                                    # seconds that see the Sun
+        if live.any():
+            il = idx[live]
+            b = blk[il]
+            use_be = ir_pos[il] == 2
+            bch = np.unique(b)                               # blocks of this chunk, folded here
+            pa = block_pa(bch)
+            meas_open = fold(pa)
+            be_rows = np.unique(b[use_be])
+            meas_be = {}
+            if be_rows.size:
+                k = np.searchsorted(bch, be_rows)
+                mb = fold(pa[k] * be_trans(be_rows))
+                meas_be = {int(x): mb[j] for j, x in enumerate(be_rows)}
+            # one channelisation per (block, wheel, gain cell), scaled per second
+            key = (b.astype(np.int64) * 2 + use_be) * ncell + g_sun.cell[il]
+            uk, first, inv = np.unique(key, return_index=True, return_inverse=True)
+            rb = b[first]
+            meas = meas_open[np.searchsorted(bch, rb)]
+            ube = use_be[first]
+            if ube.any():
+                meas = meas.copy()
+                for k in np.flatnonzero(ube):
+                    meas[k] = meas_be[int(rb[k])]
+            w_unique = channel_words(meas, g_sun.gain[il][first], g_sun.offset[il][first])
+            lam_sun[live] = w_unique[inv.ravel()] * factor[live][:, None]
         cells = g_cal.cell[idx]
         lam_bkg = per_cell(bkg_words_cache, instrument.bkg_density * MEAS_DE, cells,
                            g_cal.gain[idx], g_cal.offset[idx]) * BKG_RATE + uld * BKG_ULD_RATE
@@ -982,7 +1009,8 @@ def write_truth(path: Path, sim: SimulatedFrames, sessions: list[SessionInfo], f
     h["CALDBVER"] = sim.instrument.caldb_version
     for i, (code, name) in enumerate(sorted(sim.instrument.caldb_files.items()), 1):
         h[f"CALFIL{i:02d}"] = (f"{code}={name}", "calibration file used")
-    h["BLOCK_S"] = (BLOCK_S, "s per spectral-shape block")
+    h["BLOCK_S"] = (BLOCK_S, "s per spectral-shape block (flares)")
+    h["BLOCK_SQ"] = (BLOCK_S_QUIET, "s per spectral-shape block (no flare)")
     h["FRPERIOD"] = (FRAME_PERIOD, "frame period (s)")
     if ck_gap:
         h["CKGAP0"] = (ck_gap[0], "MET start of the session CK gap")
@@ -992,7 +1020,7 @@ def write_truth(path: Path, sim: SimulatedFrames, sessions: list[SessionInfo], f
     h["PEAKFLUX"] = (float(np.max(tr["GoesFlux"])), "peak GOES 1-8 A flux (W m-2)")
     h["PEAKCLAS"] = (solar.goes_class(float(np.max(tr["GoesFlux"]))), "peak GOES class")
     for k, v in (expected_qa or {}).items():
-        h[f"HIERARCH QA {k}"] = (int(v), "expected session QA counter (level0.md 4.3)")
+        h[f"HIERARCH QA {k}"] = (int(v), "expected QA counter")
     h["COMMENT"] = "SYNTHETIC DATA (not flight data): truth of xsm simulate day"
     for k, v in STATE_NAMES.items():
         h[f"STATE{k}"] = v
