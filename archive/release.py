@@ -271,7 +271,11 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
             transfer = "".join(f"{(m['lidvid'] or '-'):<{width}}{m['relative_path']}\r\n"
                                for m in manifest if m["lidvid"])
             (tmp / f"transfer_manifest_{nnn}.tab").write_bytes(transfer.encode("ascii"))
-            note = _release_note(name, nnn, d0, d1, days, rows, changes, bundle_lidvid, collections)
+            dayrows = {r["DayOfObs"]: r for r in cat.rows(
+                "SELECT DayOfObs, sunstatus, procstatus FROM xsmdaywisedata WHERE DayOfObs BETWEEN ? AND ?",
+                [d0, d1])}
+            note = _release_note(name, nnn, d0, d1, days, rows, changes, bundle_lidvid, collections,
+                                 _completeness(d0, d1, dayrows, days))
             (tmp / f"release_note_{nnn}.md").write_text(note, encoding="utf-8")
             os.replace(tmp, target)
         except BaseException:
@@ -292,7 +296,39 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
                          note=target / f"release_note_{nnn}.md")
 
 
-def _release_note(name, nnn, d0, d1, days, rows, changes, bundle_lidvid, collections) -> str:
+def _completeness(d0: str, d1: str, dayrows: dict, days: list[str]) -> list[str]:
+    """Days of the span without data, without Sun or failed (``archive.md`` §6); runs of days
+    with the same reason are given as ``first..last``."""
+    a, b = parse_date(d0), parse_date(d1)
+    status: list[tuple[str, str | None]] = []
+    for i in range((b - a).days + 1):
+        d = date_tag(a + _dt.timedelta(days=i))
+        r = dayrows.get(d)
+        why = None
+        if r is None:
+            why = "no data"
+        elif r.get("procstatus") is False:
+            why = "processing failed"
+        elif r.get("sunstatus") is False:
+            why = "Sun not observed (no calibrated products)"
+        elif d not in days:
+            why = "not built"
+        status.append((d, why))
+    out, i = [], 0
+    while i < len(status):
+        d, why = status[i]
+        j = i
+        while j + 1 < len(status) and status[j + 1][1] == why:
+            j += 1
+        if why is not None:
+            span = d if j == i else f"{d}..{status[j][0]} ({j - i + 1} days)"
+            out.append(f"{span}: {why}")
+        i = j + 1
+    return out
+
+
+def _release_note(name, nnn, d0, d1, days, rows, changes, bundle_lidvid, collections,
+                  completeness=()) -> str:
     lines = [f"# XSM release {name} ({nnn})", "",
              f"* Span: {d0} to {d1}; days with products: {len(days)} ({', '.join(days)})",
              f"* Bundle: `{bundle_lidvid}`"]
@@ -308,4 +344,9 @@ def _release_note(name, nnn, d0, d1, days, rows, changes, bundle_lidvid, collect
             if c["kind"] == "data" and (c.get("caldbver_old") != c.get("caldbver_new")):
                 why = f"{why} (CALDB {c.get('caldbver_old')} -> {c.get('caldbver_new')})"
             lines.append(f"| `{c['lid']}` | {c['old_vid'] or ''} | {c['new_vid'] or ''} | {c['kind']} | {why} |")
+    lines += ["", "## Completeness", ""]
+    if completeness:
+        lines += [f"* {c}" for c in completeness]
+    else:
+        lines.append("Every day of the span has products.")
     return "\n".join(lines) + "\n"

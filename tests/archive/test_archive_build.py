@@ -209,6 +209,7 @@ def test_releases_and_release_note_list_the_changes(story):
         assert k in note
     assert "ch2_xsm_20211028_level2_gti" not in note
     assert "CALDB change" in note
+    assert "20200302..20210904 (552 days): no data" in note and "20200301: no data" not in note
     # manifests: every file of the release listed with matching checksums, CRLF
     rel = r2.path
     lines = (rel / "checksums_002.md5").read_bytes().split(b"\r\n")
