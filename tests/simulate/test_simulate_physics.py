@@ -116,7 +116,8 @@ def test_flare_peak_is_the_requested_class(sim_day, flare_class):
     assert tr["State"][ipk] in (S.STATE_SUN_OPEN, S.STATE_BE)
 
 
-def test_truth_file_round_trip(sim_day):
+def test_truth_file_round_trip(sim_day, fitsverify):
+    fitsverify(sim_day.truth_path)
     t = S.read_truth(sim_day.truth_path)
     assert np.array_equal(t["Counts"], sim_day.truth["Counts"])
     assert np.array_equal(t["FrameNo"], sim_day.truth["FrameNo"])
