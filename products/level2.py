@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time as _time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -235,4 +235,3 @@ def standard_products(l1file: str | Path, out_dir: str | Path, *, hkfile=None, s
 
 __all__ = ["DayData", "StandardParams", "StandardProducts", "load_day", "make_standard_products",
            "write_standard_products", "standard_products"]
-_ = replace  # re-exported convenience for callers building variants of StandardParams

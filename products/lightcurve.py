@@ -28,7 +28,7 @@ multinomial method (seeded numpy Generator) instead of the Wichmann-Hill stream.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 

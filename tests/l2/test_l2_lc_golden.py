@@ -1,7 +1,6 @@
 """Light curves against the XSMDAS 1.2 golden cases (compat) and the default-mode fixes."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
