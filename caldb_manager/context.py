@@ -99,10 +99,18 @@ def resolve_root(caldb: str | Path | None) -> Path:
 def load_index(caldb: str | Path | None = None, version: str | None = None) -> tuple[Path, CalIndex, str]:
     """(root, index, version name) of a CALDB root (or index file) and an optional version."""
     path = index_path(resolve_root(caldb), version)
-    index = read_index(path)
+    real = path.resolve()
+    st = real.stat()
+    index = _read_index_cached(str(real), st.st_mtime_ns, st.st_size, st.st_ino)
     root = caldb_root_of(path)
     name = version or current_version(root) or index.caldbver
     return root, index, name
+
+
+@functools.lru_cache(maxsize=32)
+def _read_index_cached(path: str, mtime_ns: int, size: int, inode: int) -> CalIndex:
+    """Index files are small and (published ones) immutable: read each version once per process."""
+    return read_index(path)
 
 
 def context_from_index(root: Path, index: CalIndex, met: float, *, version: str | None = None,

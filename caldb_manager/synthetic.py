@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from scipy.special import erf, erfc
+from scipy.special import erf
 
 from xsm.caldb_manager.calfiles import (ABSCOEF_EXTENSIONS, N_PI, RSP_NBINS, rsp_energy_grid)
 from xsm.caldb_manager.index import (CAL_INSTRUME, CAL_TELESCOP, CalIndex, IndexRow, mjd_to_vsd_vst)
