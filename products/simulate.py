@@ -408,6 +408,15 @@ class SimulatedFrames:
     instrument: Instrument
 
 
+def _moving_mean(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving mean over ``width`` samples (shorter windows at the ends)."""
+    c = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
+    i = np.arange(x.size)
+    lo = np.maximum(i - width // 2, 0)
+    hi = np.minimum(i + width // 2 + 1, x.size)
+    return (c[hi] - c[lo]) / (hi - lo)
+
+
 def _hk_series(plan: SpanPlan, rng: np.random.Generator, geo: Geometry) -> dict[str, np.ndarray]:
     """HK monitor ADC counts per frame (HV, temperature, TEC current, LV1, LV2)."""
     t = plan.met
@@ -425,7 +434,7 @@ def _hk_series(plan: SpanPlan, rng: np.random.Generator, geo: Geometry) -> dict[
     tec_cool = np.exp(-np.clip(since + HV_OFF_S, 0, None) / TEC_TAU_S)
     # heat load: a little more TEC current while the Sun is in view
     sun = ((geo.fov == 1) & (geo.occult == 0)).astype(float)
-    sun = np.convolve(sun, np.ones(301) / 301, mode="same")
+    sun = _moving_mean(sun, 301)
     tec = TEC_V + 0.03 * sun + (TEC_HOT_V - TEC_V) * tec_cool
     return {
         "HVMonitor": np.clip(adc(hv) + noise(), 0, 4095),
@@ -878,8 +887,9 @@ def simulate_day(date, profile: str = "active", seed: int = 0, out_dir: str | Pa
     from xsm.products import kernels as K
 
     day, met_day = _parse_date(date)
-    if not (0 <= start_s < SECONDS_PER_DAY and 0 < duration_s and start_s + duration_s <= SECONDS_PER_DAY):
-        raise ParameterError(f"start_s/duration_s = {start_s}/{duration_s}: the span must lie inside the day")
+    if not (0 <= start_s < SECONDS_PER_DAY and 60 <= duration_s and start_s + duration_s <= SECONDS_PER_DAY):
+        raise ParameterError(f"start_s/duration_s = {start_s}/{duration_s}: the span must lie inside the day "
+                             "and last at least 60 s")
     if profile not in solar.PROFILES:
         raise ParameterError(f"profile {profile!r}: expected one of {', '.join(solar.PROFILES)}")
     if flare_class is not None:
