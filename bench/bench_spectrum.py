@@ -83,13 +83,18 @@ def make_day(out: Path) -> dict[str, Path]:
     return paths
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def run(cmd: list[str]) -> tuple[float, float, float]:
+    """(wall s, CPU s of the process, peak RSS MB) of one CLI run in a fresh child process."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    # a wrapper child reports its own peak RSS, so each figure is per run (RUSAGE_CHILDREN is a max)
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+            "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], check=True, capture_output=True, text=True)
     dt = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return dt, max(peak, before) / 1024.0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return dt, cpu, int(out.stdout.strip().splitlines()[-1]) / 1024.0
 
 
 def main() -> None:
@@ -100,13 +105,15 @@ def main() -> None:
         p = make_day(d)
         base = [xsm, "l2", "spectrum", str(p["fits"]), "--gti", str(p["gti"]), "--hk", str(p["hk"]),
                 "--sa", str(p["sa"]), "--caldb", str(caldb), "--tbinsize", "60"]
+        print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine; wall times need an idle one)")
         for label, extra in (("default", []), ("compat xsmdas-1.2", ["--compat", "xsmdas-1.2"])):
-            dt, mem = run(base + ["-o", str(d / f"t2_{label.split()[0]}.pha")] + extra)
-            print(f"type-II 60 s PI + ARF, {label:18s}: {dt:6.2f} s  peak RSS {mem:7.0f} MB"
-                  + ("   (target <= 1.9 s; XSMDAS 1.2: 7.7 s)" if label == "default" else ""))
-        dt, mem = run(base[:-2] + ["--spectype", "time-integrated", "--no-genarf", "--areascal",
-                                   "-o", str(d / "t1_area.pha")])
-        print(f"type-I PI area-corrected, default   : {dt:6.2f} s  peak RSS {mem:7.0f} MB")
+            dt, cpu, mem = run(base + ["-o", str(d / f"t2_{label.split()[0]}.pha")] + extra)
+            print(f"type-II 60 s PI + ARF, {label:18s}: wall {dt:6.2f} s  CPU {cpu:6.2f} s  "
+                  f"peak RSS {mem:6.0f} MB" + ("   (target <= 1.9 s; XSMDAS 1.2: 7.7 s)" if label == "default" else ""))
+        dt, cpu, mem = run(base[:-2] + ["--spectype", "time-integrated", "--no-genarf", "--areascal",
+                                        "-o", str(d / "t1_area.pha")])
+        print(f"type-I PI area-corrected, default      : wall {dt:6.2f} s  CPU {cpu:6.2f} s  peak RSS {mem:6.0f} MB")
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

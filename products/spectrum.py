@@ -44,9 +44,10 @@ log = logging.getLogger("xsm.spectrum")
 #: Channels of a PI spectrum (EBOUNDS size) and of a PHA spectrum.
 N_PHA = 1024
 #: Counts per chunk of frames in compat dithering (memory bound, ~16 bytes per count).
-COMPAT_CHUNK_COUNTS = 8_000_000
-#: Frames per chunk in the default mode.
+COMPAT_CHUNK_COUNTS = 2_000_000
+#: Frames per chunk in the default mode (area-corrected spectra draw per frame: smaller chunks).
 DEFAULT_CHUNK_FRAMES = 8192
+AREA_CHUNK_FRAMES = 2048
 #: FILT_STATUS / FILTER of the frames' MotorIRPos (default mode, Q20).
 FILTER_NAMES = {0: "OPEN", 1: "CAL", 2: "BE", 3: "MIXED"}
 MIXED = 3
@@ -432,8 +433,9 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
         syssum = np.zeros((R, nchan), dtype=np.float64)
         var = np.zeros((R, nchan), dtype=np.float64) if area else None
         ovf = uld = out = events = 0
-        for a in range(0, F, DEFAULT_CHUNK_FRAMES):
-            b = min(F, a + DEFAULT_CHUNK_FRAMES)
+        step = AREA_CHUNK_FRAMES if area else DEFAULT_CHUNK_FRAMES
+        for a in range(0, F, step):
+            b = min(F, a + step)
             w = _words(data, rows[a:b], words)
             events += int(w.sum())
             ovf += int(w[:, pi.OVERFLOW_WORD].sum())
@@ -458,12 +460,16 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
                 fc = np.zeros((b - a, N_PHA), dtype=np.int64)
                 fc[:, :w.shape[1]] = w
                 fs = None
-            if area:
+            if area:  # one row per frame here, frames ordered by output row
                 r = _relative(theta[a:b], phi[a:b], detposr[a:b], cal, rel_coef, a0, p)
-                np.add.at(counts, grows, fc / r)
-                np.add.at(var, grows, fc / (r * r))
+                first = np.flatnonzero(np.r_[True, grows[1:] != grows[:-1]])
+                rr = grows[first]
+                q = fc / r
+                counts[rr] += np.add.reduceat(q, first, axis=0)
+                q /= r
+                var[rr] += np.add.reduceat(q, first, axis=0)
                 if fs is not None:
-                    np.add.at(syssum, grows, fs / r)
+                    syssum[rr] += np.add.reduceat(fs / r, first, axis=0)
             else:
                 np.add.at(counts, grows, fc)
                 if fs is not None:
