@@ -31,7 +31,7 @@ import numpy as np
 from xsm.products import frame
 from xsm.products import gti as G
 from xsm.products import lightcurve as LC
-from xsm.products.errors import ParameterError
+from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.provenance import Mode
 
 log = logging.getLogger("xsm.level2")
@@ -87,7 +87,9 @@ def load_day(l1file: str | Path, hkfile: str | Path | None = None,
     safile = Path(safile) if safile else _sibling(l1file, ".sa")
     l1 = read_level1(l1file)
     hk = read_hk(hkfile)
-    sa = read_sa(safile) if safile.exists() else None
+    if not safile.exists():
+        raise InputFormatError(f"{safile}: no such file (the standard products need the sun-angle file)")
+    sa = read_sa(safile)
     for tab, what in ((hk, "housekeeping"), (sa, "sun-angle")):
         if tab is not None and len(tab) != len(l1.time):
             raise ParameterError(f"{what} file has {len(tab)} rows, the science file {len(l1.time)}: "
