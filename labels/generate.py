@@ -171,15 +171,15 @@ def _group_fragment(f: Pds4Field) -> str:
         _field_fragment(f, location=1)])
 
 
-def header_fragment(hdu: Hdu) -> str:
+def header_fragment(hdu: Hdu, name: str | None = None) -> str:
     return _el("Header", children=[
-        _el("local_identifier", f"header_{hdu.object_name}"),
+        _el("local_identifier", f"header_{name or hdu.object_name}"),
         _el("offset", hdu.header_offset, unit="byte"),
         _el("object_length", hdu.header_length, unit="byte"),
         _el("parsing_standard_id", "FITS 3.0")])
 
 
-def table_fragment(hdu: Hdu, kind: str | None) -> str:
+def table_fragment(hdu: Hdu, kind: str | None, name: str | None = None) -> str:
     fields = pds4_fields(hdu, kind)
     items = [_group_fragment(f) if f.is_group else _field_fragment(f) for f in fields]
     record = _el("Record_Binary", children=[
@@ -187,7 +187,7 @@ def table_fragment(hdu: Hdu, kind: str | None) -> str:
         _el("groups", sum(f.is_group for f in fields)),
         _el("record_length", hdu.naxis1, unit="byte"), *items])
     return _el("Table_Binary", children=[
-        _el("local_identifier", f"data_{hdu.object_name}"),
+        _el("local_identifier", f"data_{name or hdu.object_name}"),
         _el("offset", hdu.data_offset, unit="byte"),
         _el("records", hdu.naxis2),
         _el("description", TABLE_DESCRIPTION), record])
@@ -195,15 +195,26 @@ def table_fragment(hdu: Hdu, kind: str | None) -> str:
 
 def file_area_fragment(structure: FitsStructure, kind: str | None, *, creation_date_time: str,
                        md5: str | None = None) -> str:
-    """``File`` + one ``Header`` per HDU + one ``Table_Binary`` per table, in offset order."""
+    """``File`` + one ``Header`` per HDU + one ``Table_Binary`` per table, in offset order.
+
+    PDS4 has no empty tables (``records`` >= 1): a table with no rows (an empty GTI) is
+    described by its ``Header`` only, and ``File/records`` is then left out.
+    """
     tables = structure.tables
+    records = tables[0].naxis2 if tables else 0
     parts = [file_fragment(structure.path, creation_date_time=creation_date_time,
-                           records=tables[0].naxis2 if tables else None, md5=md5)]
+                           records=records or None, md5=md5)]
+    seen: dict[str, int] = {}
     for hdu in structure.hdus:
-        parts.append(header_fragment(hdu))
-        if hdu.is_table:
-            parts.append(table_fragment(hdu, kind))
-        elif hdu.data_length:
+        # local identifiers are unique in a label: a repeated EXTNAME gets its EXTVER (or index)
+        name = hdu.object_name
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}_{hdu.cards.get('EXTVER', hdu.index)}"
+        parts.append(header_fragment(hdu, name))
+        if hdu.is_table and hdu.naxis2 > 0:
+            parts.append(table_fragment(hdu, kind, name))
+        elif not hdu.is_table and hdu.data_length:
             raise InputFormatError(f"{structure.path}: HDU {hdu.index} ({hdu.extname}) holds image data; "
                                    "XSM products have only binary tables")
     return "\n".join(parts)
