@@ -961,11 +961,50 @@ def simulate_day(date, profile: str = "active", seed: int = 0, out_dir: str | Pa
     return res
 
 
+#: Columns of the truth extension SECONDS: name -> (unit, meaning). One row per simulated frame.
+TRUTH_COLUMNS: dict[str, tuple[str, str]] = {
+    "Time": ("s", "true MET of the frame (the level-1 Time after IST removal and tag repair)"),
+    "FrameNo": ("", "frame counter written in the frame (level-1 FrameNumber)"),
+    "XSMTime": ("s", "XSM FPGA clock of the frame"),
+    "State": ("", "0 det off, 1 Sun open, 2 Be filter, 3 cal source, 4 wheel moving, 5 no Sun"),
+    "MotorIRPos": ("", "filter-wheel IR position written (5 = moving)"),
+    "FrameDiscard": ("", "FrameDiscardFlag written"),
+    "HVOn": ("", "1 when the HV is on (counts possible)"),
+    "Theta": ("deg", "true Sun angle from the boresight (gap-free kernels)"),
+    "Phi": ("deg", "true Sun azimuth"),
+    "DetPosR": ("mm", "true spot radius"),
+    "FovFlag": ("", "Sun in the 38 deg field"),
+    "OccultFlag": ("", "Sun (partly) hidden by the Moon"),
+    "GoesFlux": ("W m-2", "model GOES 1-8 A flux (background + flares)"),
+    "GoesFluxFlares": ("W m-2", "model GOES 1-8 A flux of the flares"),
+    "TBackground": ("MK", "temperature of the background component"),
+    "EMBackground": ("cm-3", "emission measure of the background component"),
+    "TFlare": ("MK", "EM-weighted temperature of the flares"),
+    "EMFlare": ("cm-3", "emission measure of the flares"),
+    "PhotonFlux": ("ph cm-2 s-1", "model photon flux 1-15 keV at 1 AU"),
+    "Gain": ("keV/chan", "CALDB GAIN(TECCurrent, DetPosR) used for the Sun"),
+    "Offset": ("keV", "CALDB offset used for the Sun (channel c spans [c g + o, (c+1) g + o))"),
+    "CalGain": ("keV/chan", "CALDB CALGAIN(TECCurrent) used for the source and background"),
+    "CalOffset": ("keV", "CALDB CALGAIN offset"),
+    "RateOpen": ("count/s", "expected Sun rate with the wheel open"),
+    "RateBe": ("count/s", "expected Sun rate with the Be filter"),
+    "ExpSun": ("count", "expected Sun counts of the frame"),
+    "ExpCal": ("count", "expected calibration-source counts"),
+    "ExpBkg": ("count", "expected particle-background counts (incl. ULD)"),
+    "ExpCounts": ("count", "ExpSun + ExpCal + ExpBkg"),
+    "Counts": ("count", "drawn counts = sum of the 963 spectrum words written (SpecEvents)"),
+    "CoarseCounts": ("count", "sum of the 30 coarse words written (CoarseChEvents)"),
+    "Saturated": ("", "1 when a spectrum word was clipped at 65535"),
+}
+
+
 def write_truth(path: Path, sim: SimulatedFrames, sessions: list[SessionInfo], faults: list[dict], *,
                 day: str, profile: str, seed: int, ck_gap: tuple[float, float] | None = None,
                 expected_qa: dict[str, int] | None = None) -> Path:
-    """The truth beside the sessions: FITS with extensions SECONDS (one row per simulated frame),
-    SPECTRA (expected words per 60 frames), FLARES, SESSIONS and FAULTS."""
+    """The truth beside the sessions: FITS with extensions SECONDS (one row per simulated frame,
+    columns :data:`TRUTH_COLUMNS`), SPECTRA (expected words per 60 frames), FLARES, SESSIONS and
+    FAULTS (injected bad CRCs, lost sync bytes, time-tag jumps); the primary header holds the
+    seed, profile, CALDB files, peak class and the expected session QA counters."""
     from astropy.io import fits
 
     from xsm.products.fitsio import write_fits_atomic
@@ -976,8 +1015,12 @@ def write_truth(path: Path, sim: SimulatedFrames, sessions: list[SessionInfo], f
     for k, v in tr.items():
         v = np.asarray(v)
         fmt = "D" if v.dtype.kind == "f" else ("K" if v.dtype.itemsize > 2 else "I")
-        cols.append(fits.Column(name=k, format=fmt, array=v))
+        unit = TRUTH_COLUMNS.get(k, ("", ""))[0]
+        cols.append(fits.Column(name=k, format=fmt, array=v, unit=unit or None))
     sec = fits.BinTableHDU.from_columns(cols, name="SECONDS")
+    for i, k in enumerate(tr, 1):
+        if k in TRUTH_COLUMNS:
+            sec.header.comments[f"TTYPE{i}"] = TRUTH_COLUMNS[k][1][:47]
     nmin = sim.expected_spectra.shape[0]
     spec = fits.BinTableHDU.from_columns([
         fits.Column(name="FIRST_FRAME", format="K", array=np.arange(nmin) * 60),

@@ -118,6 +118,7 @@ def test_flare_peak_is_the_requested_class(sim_day, flare_class):
 
 def test_truth_file_round_trip(sim_day, fitsverify):
     fitsverify(sim_day.truth_path)
+    assert set(sim_day.truth) == set(S.TRUTH_COLUMNS)     # every column documented
     t = S.read_truth(sim_day.truth_path)
     assert np.array_equal(t["Counts"], sim_day.truth["Counts"])
     assert np.array_equal(t["FrameNo"], sim_day.truth["FrameNo"])
