@@ -188,6 +188,8 @@ def compiled_schematron(im: str) -> Path:
 
 
 XSL_NS = "http://www.w3.org/1999/XSL/Transform"
+#: Use the single-pass form of the compiled Schematron (:func:`single_pass_xslt`) when possible.
+SINGLE_PASS = True
 _MODE_RE = re.compile(r"^M\d+$")
 
 
@@ -259,7 +261,7 @@ def single_pass_xslt(compiled: Path) -> Path | None:
 def _schematron(im: str):
     if im not in _SCH_CACHE:
         path = compiled_schematron(im)
-        if os.environ.get("XSM_SCHEMATRON_MULTIPASS", "") != "1":
+        if SINGLE_PASS:
             path = single_pass_xslt(path) or path
         _, xslt = _processor()
         _SCH_CACHE[im] = xslt.compile_stylesheet(stylesheet_file=str(path))
@@ -857,8 +859,8 @@ def validate_labels(paths: Iterable[str | Path], *, data: bool = True, schematro
         results = _validate_chunk(files, data, schematron, content)
     else:
         chunks = [files[i:i + chunk_size] for i in range(0, len(files), chunk_size)]
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker, initargs=(dict(os.environ),)) as pool:
+        # spawn (not fork): saxonche's runtime must not be forked; children inherit os.environ
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             for part in pool.map(_validate_chunk, chunks, [data] * len(chunks), [schematron] * len(chunks),
                                  [content] * len(chunks)):
                 results += part
@@ -868,10 +870,6 @@ def validate_labels(paths: Iterable[str | Path], *, data: bool = True, schematro
         infos.append(info)
     findings.extend(_cross_checks(infos))
     return findings
-
-
-def _init_worker(env: dict) -> None:
-    os.environ.update(env)
 
 
 _IM_RE = re.compile(rb"PDS4_PDS_(\w{4})\.(?:xsd|sch)")
