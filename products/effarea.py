@@ -265,8 +265,13 @@ def _area_block(terms: FrameTerms, sl: slice, params: AreaParams, coef: AbsCoef,
     cell = terms.cell[sl]
     inv_c = terms.inv_c[sl][:, None]
     if mode != Mode.XSMDAS_1_2:
-        lam1, lam2 = _lambdas(params, coef, cell)
-        return terms.scale[sl][:, None] * _attenuation(inv_c[:, 0], lam1, lam2)
+        ucell, ic = np.unique(cell, return_inverse=True)
+        lam1, lam2 = _lambdas(params, coef, ucell)
+        if ucell.size > 1:
+            lam1, lam2 = lam1[ic], lam2[ic]
+        a = _attenuation(inv_c[:, 0], lam1, lam2)
+        a *= terms.scale[sl][:, None]
+        return a
     tbe = params.be[cell].astype(np.float64)[:, None]
     tds = params.deadsi[cell].astype(np.float64)[:, None]
     tsio = params.sio2[cell].astype(np.float64)[:, None]

@@ -333,6 +333,25 @@ def pi_compat(spec, gain, offset, grid: PIGrid, wh: WichmannHill, *, syserr=None
     return PIFrames(counts, syssum, out)
 
 
+def _probabilities(lo, width, grid: PIGrid):
+    """First PI bin and the probabilities of bins k0..k0+2 for intervals ``[lo, lo + width)``."""
+    emin, delta, emax = np.float64(grid.emin), np.float64(grid.delta), np.float64(grid.emax)
+    hi = lo + width
+    k0 = np.floor((lo - emin) / delta).astype(np.int64)
+    p = np.empty(lo.shape + (3,), dtype=np.float64)
+    for j in range(3):
+        k = k0 + j
+        blo = emin + k * delta
+        bhi = np.minimum(blo + delta, emax)
+        ov = np.minimum(hi, bhi)
+        ov -= np.maximum(lo, blo)
+        np.maximum(ov, 0.0, out=ov)
+        ov[(k < 0) | (k >= grid.n)] = 0.0
+        ov /= width
+        p[..., j] = ov
+    return k0, p
+
+
 def channel_probabilities(gain, offset, grid: PIGrid, nchan: int):
     """Where 9-bit channel m of each row lands: first PI bin ``k0`` (int64[R, M]) and the
     probabilities ``p`` (float64[R, M, 3]) of bins k0, k0+1, k0+2 (0 for bins outside the grid).
@@ -342,20 +361,8 @@ def channel_probabilities(gain, offset, grid: PIGrid, nchan: int):
     gain = np.asarray(gain, dtype=np.float64)[:, None]
     offset = np.asarray(offset, dtype=np.float64)[:, None]
     m = np.arange(nchan, dtype=np.float64)[None, :]
-    width = 2.0 * gain
     lo = 2.0 * m * gain + offset
-    hi = lo + width
-    emin, delta = np.float64(grid.emin), np.float64(grid.delta)
-    k0 = np.floor((lo - emin) / delta).astype(np.int64)
-    p = np.empty(lo.shape + (3,), dtype=np.float64)
-    for j in range(3):
-        k = k0 + j
-        blo = emin + k * delta
-        bhi = np.minimum(blo + delta, np.float64(grid.emax))
-        ov = np.clip(np.minimum(hi, bhi) - np.maximum(lo, blo), 0.0, None)
-        valid = (k >= 0) & (k < grid.n)
-        p[..., j] = np.where(valid, ov, 0.0) / width
-    return k0, p
+    return _probabilities(lo, np.broadcast_to(2.0 * gain, lo.shape), grid)
 
 
 def pi_default(counts9, gain, offset, grid: PIGrid, rng: np.random.Generator, *,
@@ -363,36 +370,38 @@ def pi_default(counts9, gain, offset, grid: PIGrid, rng: np.random.Generator, *,
     """Multinomial PHA -> PI for ``(R, M)`` 9-bit counts, one gain/offset per row (§14).
 
     Each row may be one frame or the sum of frames that share a gain cell and an output bin.
-    Returns int64 counts, float64 ``syssum`` (``n_k * SysErr[m]``) and the lost counts.
+    Only non-empty (row, channel) cells are drawn: sequential binomials over the (at most three)
+    PI bins a channel overlaps. Returns int64 counts, float64 ``syssum`` (``n_k * SysErr[m]``) and
+    the counts lost outside the grid.
     """
     n9 = np.asarray(counts9, dtype=np.int64)
     R, M = n9.shape
     n = grid.n
-    k0, p = channel_probabilities(gain, offset, grid, M)
-    remaining = n9.copy()
-    pleft = np.ones((R, M))
-    counts = np.zeros((R, n + 3), dtype=np.int64)  # +3 guard columns for k0+2 near the top
-    syssum = np.zeros((R, n + 3), dtype=np.float64) if syserr is not None else None
-    rows = np.broadcast_to(np.arange(R)[:, None], (R, M))
-    if syserr is not None:
-        sys9 = np.asarray(syserr, dtype=np.float64)[:M][None, :]
+    nz = np.flatnonzero(n9)
+    row, m = np.divmod(nz, M)
+    remaining = n9.ravel()[nz]
+    g = np.asarray(gain, dtype=np.float64)[row]
+    lo = 2.0 * m * g + np.asarray(offset, dtype=np.float64)[row]
+    k0, p = _probabilities(lo, 2.0 * g, grid)
+    sys9 = None if syserr is None else np.asarray(syserr, dtype=np.float64)[:M][m]
+    width = n + 3  # guard columns for k0 + 2 near the top
+    counts = np.zeros(R * width, dtype=np.int64)
+    syssum = np.zeros(R * width, dtype=np.float64) if syserr is not None else None
+    pleft = np.ones(nz.size)
+    base = row * width
     for j in range(3):
-        pj = p[..., j]
+        pj = p[:, j]
         with np.errstate(invalid="ignore", divide="ignore"):
             q = np.where(pleft > 0, np.clip(pj / pleft, 0.0, 1.0), 0.0)
-        active = (remaining > 0) & (q > 0)
-        if not active.any():
-            continue
-        draw = np.zeros_like(remaining)
-        draw[active] = rng.binomial(remaining[active], q[active])
-        remaining -= draw
+        act = np.flatnonzero((remaining > 0) & (q > 0))
+        if act.size:
+            draw = rng.binomial(remaining[act], q[act])
+            remaining[act] -= draw
+            key = base[act] + np.clip(k0[act] + j, 0, width - 1)
+            counts += np.bincount(key, weights=draw, minlength=R * width).astype(np.int64)
+            if syssum is not None:
+                syssum += np.bincount(key, weights=draw * sys9[act], minlength=R * width)
         pleft = pleft - pj
-        k = k0 + j
-        sel = draw > 0
-        key = rows[sel] * (n + 3) + np.clip(k[sel], 0, n + 2)
-        counts += np.bincount(key, weights=draw[sel], minlength=R * (n + 3)).astype(np.int64).reshape(R, n + 3)
-        if syssum is not None:
-            w = draw[sel] * np.broadcast_to(sys9, (R, M))[sel]
-            syssum += np.bincount(key, weights=w, minlength=R * (n + 3)).reshape(R, n + 3)
-    out = remaining.sum(axis=1)
-    return PIFrames(counts[:, :n], None if syssum is None else syssum[:, :n], out)
+    out = np.bincount(row, weights=remaining, minlength=R).astype(np.int64)
+    counts = counts.reshape(R, width)[:, :n]
+    return PIFrames(counts, None if syssum is None else syssum.reshape(R, width)[:, :n], out)

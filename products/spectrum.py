@@ -543,8 +543,12 @@ def _filter_status(motor: np.ndarray, row: np.ndarray, R: int) -> np.ndarray:
 def _relative(theta, phi, detposr, cal: SpecCal, coef, a0, p: SpectrumParams) -> np.ndarray:
     a = effarea.effective_area(theta, phi, detposr, cal.area, coef, p.mode, dety_policy=p.dety_policy)
     good = a0 > effarea.ONAXIS_MIN_AREA_CM2
-    a[:, good] /= a0[good]
-    a[:, ~good] = 1.0
+    if p.compat:
+        a[:, good] /= a0[good]
+    else:
+        a *= np.where(good, 1.0 / np.where(good, a0, 1.0), 0.0)[None, :]
+    if not good.all():
+        a[:, ~good] = 1.0
     return a
 
 
