@@ -230,20 +230,36 @@ class _FastRelArea:
         self.inv_a0 = np.where(self.good, 1.0 / np.where(self.good, a0, 1.0), 0.0)
 
     def __call__(self, theta, phi, detposr) -> np.ndarray:
+        """Relative area r (F, nE)."""
+        return 1.0 / self.inverse(theta, phi, detposr)
+
+    def inverse(self, theta, phi, detposr) -> np.ndarray:
+        """1/r (F, nE) = A0/scale · exp(B/c) / (1 - exp(-D/c)), in few passes over the array."""
         EA, P = self.EA, self.area
         terms = EA.frame_terms(theta, phi, detposr, P, Mode.DEFAULT)
+        F = terms.cell.size
+        out = np.empty((F, self.mbe.size))
         ucell, ci = np.unique(terms.cell, return_inverse=True)
-        B = (np.outer(P.be[ucell].astype(np.float64), self.mbe)
-             + np.outer(P.deadsi[ucell].astype(np.float64), self.msi)
-             + np.outer(P.sio2[ucell].astype(np.float64), self.msio))
-        Dm = np.outer(P.detsi[ucell].astype(np.float64), self.msi)
-        ic = terms.inv_c[:, None]
-        r = np.exp(-B[ci] * ic)
-        r *= -np.expm1(-Dm[ci] * ic)
-        r *= terms.scale[:, None] * self.inv_a0[None, :]
+        a0 = np.where(self.good, 1.0 / np.where(self.inv_a0 > 0, self.inv_a0, 1.0), 0.0)
+        for u, cell in enumerate(ucell):
+            rows = slice(None) if ucell.size == 1 else np.flatnonzero(ci == u)
+            ic = terms.inv_c[rows][:, None]
+            B = (float(P.be[cell]) * self.mbe + float(P.deadsi[cell]) * self.msi
+                 + float(P.sio2[cell]) * self.msio)
+            D = float(P.detsi[cell]) * self.msi
+            r = np.multiply(ic, B[None, :])
+            np.exp(r, out=r)
+            # 1 - exp(-D/c) is exactly 1.0 in double once D/c > 40: skip those energies
+            need = np.flatnonzero(D * float(np.min(ic)) <= 40.0)
+            if need.size:
+                t = np.multiply(ic, -D[None, need])
+                np.expm1(t, out=t)
+                r[:, need] /= -t
+            r *= np.outer(1.0 / terms.scale[rows], a0)
+            out[rows] = r
         if not self.good.all():
-            r[:, ~self.good] = 1.0
-        return r
+            out[:, ~self.good] = 1.0
+        return out
 
 
 # --------------------------------------------------------------------------- product
@@ -519,7 +535,7 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         if fast is None:
             W[:, k1 + 1:k2 + 2] = 1.0
         else:
-            W[:, k1 + 1:k2 + 2] = 1.0 / fast(*(gg[a:z] for gg in geometry))
+            W[:, k1 + 1:k2 + 2] = fast.inverse(*(gg[a:z] for gg in geometry))
         W2 = W * W
         cf = np.zeros(z - a)
         vf = np.zeros(z - a)
