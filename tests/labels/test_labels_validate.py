@@ -107,3 +107,17 @@ def test_parallel_validation_equals_serial(products_dir, tmp_path):
     key = lambda f: (f.label, f.rule, f.location, f.message)  # noqa: E731
     assert sorted(map(key, serial)) == sorted(map(key, parallel))
     assert "data.file.md5" in parallel.rules() and "bundle.lidvid.unique" in parallel.rules()
+
+
+def test_no_network(realdata_dir, monkeypatch):
+    """Validation never opens a connection (schema URLs map to local files)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    V._XSD_CACHE.clear()
+    labels = sorted((realdata_dir / "20210828").glob("*_lc.xml"))
+    assert V.validate_labels(labels).items == []
