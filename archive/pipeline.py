@@ -217,8 +217,10 @@ def status(root: str | Path) -> dict:
         counts[r["stage"]][r["state"]] += 1
     failed = [{"stage": r["stage"], "item": r["item"], "attempts": r["attempts"], "error": r["error"],
                "log": r["log_path"]} for r in rows if r["state"] == "failed"]
-    days = _rows(root, "SELECT DayOfObs, Version, procstatus, sunstatus, calstatus, archivestatus, "
-                       "uploadstatus, indexfile FROM xsmdaywisedata ORDER BY DayOfObs")
+    days = _rows(root, "SELECT DayOfObs AS day, Version AS version, procstatus AS processed, sunstatus AS sun, "
+                       "calstatus AS cal, archivestatus AS archived, uploadstatus AS uploaded, "
+                       "SunExposure AS sun_exposure, PeakRate AS peak_rate, ZipFile AS zip, indexfile AS page "
+                       "FROM xsmdaywisedata ORDER BY DayOfObs")
     return {"counts": counts, "failed": failed, "days": days}
 
 

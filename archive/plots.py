@@ -82,9 +82,20 @@ def _figure(nrows: int = 1, height: float | None = None):
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(nrows, 1, figsize=(FIGSIZE[0], height or FIGSIZE[1] * nrows), sharex=True,
-                             squeeze=False)
+    h = height or FIGSIZE[1] * nrows
+    fig, axes = plt.subplots(nrows, 1, figsize=(FIGSIZE[0], h), sharex=True, squeeze=False)
+    # fixed margins (tight_layout measures every tick label: slow)
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.5 / h, top=1.0 - 0.35 / h, hspace=0.12)
     return fig, axes[:, 0]
+
+
+def _log_y(ax) -> None:
+    """Log y axis with labelled decades only."""
+    from matplotlib.ticker import LogLocator, NullLocator
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=6))
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def _save(fig, path: Path) -> Path:
@@ -92,7 +103,6 @@ def _save(fig, path: Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
     plt.close(fig)
@@ -110,7 +120,7 @@ def lightcurve_png(path: str | Path, time, rate, *, t0: float, title: str, ylabe
     r = np.asarray(rate, dtype=np.float64)
     ax.plot(_hours(time, t0), r, lw=0.6, color="tab:blue")
     if log_y and np.any(r > 0):
-        ax.set_yscale("log")
+        _log_y(ax)
     ax.set_xlabel("hours since start")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
@@ -129,7 +139,7 @@ def spectrum_png(path: str | Path, x, counts, *, xlabel: str, title: str, fit: L
                 label=f"Gaussian: {fit.centre_kev:.3f} keV, FWHM {fit.fwhm_ev:.0f} eV")
         ax.legend(fontsize=8)
     if log_y and np.any(c > 0):
-        ax.set_yscale("log")
+        _log_y(ax)
         ax.set_ylim(bottom=max(0.5, float(c[c > 0].min()) * 0.5))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("counts")

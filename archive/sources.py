@@ -14,6 +14,7 @@ A package is offered only once its trigger file is there (the trigger is written
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import re
 import shutil
@@ -142,6 +143,13 @@ class LocalSource(Source):
         return dest.stat().st_size
 
 
+def _why(exc: Exception) -> str:
+    """One-line reason of a failed request (``HTTP 503 busy`` or the socket error)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    return str(getattr(exc, "reason", None) or exc).splitlines()[0]
+
+
 _HREF = re.compile(r'href="([^"?#]+)"', re.IGNORECASE)
 
 
@@ -160,8 +168,8 @@ class HttpSource(Source):
         try:
             with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as r:
                 return r.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise StageError(f"{url}: {getattr(exc, 'reason', None) or exc}") from None
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            raise StageError(f"{url}: {_why(exc)}") from None
 
     def offers(self) -> list[Offer]:
         page = self._get("").decode("utf-8", "replace")
@@ -183,10 +191,10 @@ class HttpSource(Source):
                         break
                     out.write(b)
                     n += len(b)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
             # a connection cut mid-body is a short download: the size check reports it
             if n == 0:
-                raise StageError(f"{url}: download failed ({getattr(exc, 'reason', None) or exc})") from None
+                raise StageError(f"{url}: download failed ({_why(exc)})") from None
             log.warning("%s: transfer stopped after %d bytes (%s)", url, n, exc)
         return n
 

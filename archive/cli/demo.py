@@ -1,47 +1,62 @@
-"""`xsm demo`: Run the main job end to end on an embedded synthetic default.
+"""`xsm demo`: the main job end to end on simulated data.
 
-A simulated day (``xsm simulate day``: level-0 download sessions with their kernels and the
-truth) -> level-1 science, housekeeping and sun angle (issue 3 item 4).
+Three simulated days (quiet, active, flare) -> level-0 packages in an inbox -> ``xsm pipeline
+run`` (download, extract, per-session level 1/2, summary pages, day merge, archive, upload) ->
+``xsm archive verify``; prints where the archive, catalog and summary index are.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
-from xsm.archive.cli.common import console, handle_errors, print_json, print_table, progress_bar
+from xsm.archive.cli.common import console, handle_errors, print_json, print_table
 
 
 @handle_errors
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the simulated day."),
-    date: str = typer.Option("2021-10-28", "--date", help="UTC day to simulate, YYYY-MM-DD."),
-    profile: str = typer.Option("flare", "--profile", help="Solar activity: quiet, active or flare."),
-    hours: float = typer.Option(24.0, "--hours", help="Simulate only the first HOURS of the day."),
-    caldb: Path = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB, the shared real "
-                               "CALDB, else a synthetic CALDB written into OUT/caldb)."),
+    hours: float = typer.Option(3.0, "--hours", help="Hours simulated per day (from 10:00 UTC)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the first simulated day."),
+    caldb: Path = typer.Option(None, "--caldb", envvar="XSM_CALDB",
+                               help="CALDB root (default: the shared real CALDB, else a synthetic CALDB "
+                                    "written into OUT/caldb)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result on stdout."),
 ) -> None:
-    """Run the main job end to end: simulate a day, build level 1, housekeeping and sun angle."""
-    from xsm.products.simulate import demo_day
+    """Simulate three days, run the pipeline end to end, verify the archive, print a summary."""
+    from xsm.archive.demo import run_demo
 
-    with progress_bar("demo: simulate a day -> level 0 -> level 1", disable=as_json) as advance:
-        res = demo_day(out, date=date, profile=profile, seed=seed, hours=hours, caldb=caldb,
-                       progress=advance)
+    def step(msg: str) -> None:
+        if not as_json:
+            console.print(f"  {escape(msg)}", highlight=False)
+
+    if not as_json:
+        console.print(f"xsm demo: three simulated days of {hours:g} h into {out}", highlight=False)
+    res = run_demo(out, hours=hours, seed=seed, caldb=caldb, progress=step)
     if as_json:
-        print_json(res)
-        return
-    sim = res["simulated"]
-    console.print(f"simulated {sim['date']} ({sim['profile']}, seed {sim['seed']}): {sim['frames']} frames, "
-                  f"{sim['counts']} counts, peak GOES class {sim['peak_goes_class']}; "
-                  f"{len(res['level0'])} level-0 sessions in {out / 'level0'}", highlight=False)
-    print_table([{"day": d["date"], "rows": d["n_rows"], "science": Path(d["fits"]).name,
-                  "housekeeping": Path(d["hk"]).name, "sun angle": Path(d["sa"]).name,
-                  "no geometry": d["rows_without_geometry"]}
-                 for d in res["level1"]["days"]], title=f"xsm demo: level 1 in {out / 'level1'}")
-    console.print(f"level 1 holds {res['frames_in_level1']} of {res['frames_simulated']} simulated frames; "
-                  f"truth: {sim['truth']}", highlight=False)
+        print_json(res.to_dict())
+    else:
+        print_table([{"day": d["day"], "v": d["version"], "sun": "yes" if d["sun"] else "no",
+                      "cal": "yes" if d["cal"] else "no", "archived": "yes" if d["archived"] else "no",
+                      "uploaded": "yes" if d["uploaded"] else "no",
+                      "Sun exp. (s)": f"{d['sun_exposure'] or 0:.0f}",
+                      "peak (c/s)": f"{d['peak_rate']:.0f}" if d["peak_rate"] is not None else "-"}
+                     for d in res.days],
+                    title="xsm demo: archive days")
+        console.print(f"archive:        {res.archive}\ncatalog:        {res.catalog}\n"
+                      f"summary index:  {res.index}\nupload:         {res.upload}\n"
+                      f"CALDB:          {res.caldb}", highlight=False)
+        console.print("archive verify: " + ("[green]OK[/]" if res.verified else
+                                            f"[red]{len(res.problems)} problem(s)[/]"))
+        for p in res.problems:
+            console.print(f"[red]{escape(p)}[/]", highlight=False)
+        if res.failed:
+            console.print(f"[red]{len(res.failed)} pipeline item(s) failed[/]: see `xsm pipeline status "
+                          f"--archive {res.archive}`", highlight=False)
+        console.print(f"next: `xsm serve --archive {res.archive}` and open http://127.0.0.1:8000/", highlight=False)
+    if res.failed or not res.verified:
+        raise typer.Exit(1)
 
 
 def register(root: typer.Typer) -> None:
