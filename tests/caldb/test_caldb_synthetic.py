@@ -153,3 +153,21 @@ def test_certify_detects_the_type(synthetic_caldb, code):
     assert rep.ok and rep.code == code
     wrong = "GAIN" if code != "GAIN" else "EBOUNDS"
     assert not certify_file(ctx.path(code), code=wrong, fitsverify=False).ok
+
+
+def test_release_with_a_tie_fails_certification(synthetic_caldb, tmp_path):
+    import shutil
+
+    from xsm.caldb_manager.index import IndexRow, read_index, write_index
+
+    for name in ("CH2xsmgain20260101v01.fits", "CH2xsmgain20260101v02.fits"):
+        shutil.copyfile(synthetic_caldb / name, tmp_path / name)
+    idx = read_index(synthetic_caldb / "xsmcaldb.indx")
+    rows = (IndexRow("GAIN", "CH2xsmgain20260101v01.fits", 57754.0), IndexRow("GAIN", "CH2xsmgain20260101v02.fits",
+                                                                               57754.0))
+    write_index(idx.with_rows(rows), tmp_path / "xsmcaldb.indx")
+    rel = certify_release(tmp_path, fitsverify=False)
+    assert not rel.ok
+    assert any(f.check == "tie" and "2 good GAIN rows share REF_TIME 57754" in f.message for f in rel.findings)
+    # and the row whose file says 2020-06-14 is reported against its REF_TIME
+    assert any(f.check == "validity" and "CH2xsmgain20260101v02.fits" in f.message for f in rel.findings)
