@@ -517,7 +517,7 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         dcols = np.flatnonzero(su & (p1u[u] > 0) & (p1u[u] < 1.0))
         fcols = np.flatnonzero(su & (p1u[u] >= 1.0))
         ocols = np.flatnonzero(~su)
-        cells.append((k0, su.astype(np.int32), segs, np.clip(k0[segs], -1, grid.n + 2) + 1,
+        cells.append((k0, su.astype(np.float64), segs, np.clip(k0, -1, grid.n + 1) + 1,
                       dcols, fcols, ocols))
 
     def work(i: int):
@@ -536,7 +536,6 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
             W[:, k1 + 1:k2 + 2] = 1.0
         else:
             W[:, k1 + 1:k2 + 2] = fast.inverse(*(gg[a:z] for gg in geometry))
-        W2 = W * W
         cf = np.zeros(z - a)
         vf = np.zeros(z - a)
         order = np.argsort(ci, kind="stable")
@@ -546,13 +545,15 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
             whole = R.size == z - a
             if whole:
                 R = np.arange(z - a)
-            k0, su, segs, kseg, dcols, fcols, ocols = cells[ci[R[0]]]
+            k0, su, segs, idx0, dcols, fcols, ocols = cells[ci[R[0]]]
             nu = n9 if whole else n9[R]
             # every count of a two-bin channel first goes to k0 ...
-            N0 = np.add.reduceat(nu * su, segs, axis=1)
-            ix = np.ix_(R, kseg)
-            cf[R] += np.einsum("ij,ij->i", N0, W[ix])
-            vf[R] += np.einsum("ij,ij->i", N0, W2[ix])
+            Wg = np.take(W if whole else W[R], idx0, axis=1)
+            Wg *= su                                   # three-bin channels are handled below
+            x = nu * Wg
+            cf[R] += x.sum(1)
+            x *= Wg
+            vf[R] += x.sum(1)
             # ... then X1 ~ Binomial(n, p1) of them move to k0 + 1
             for cols, draw in ((dcols, True), (fcols, False)):
                 if cols.size == 0:
@@ -564,9 +565,10 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
                 m = cols[j]
                 x1 = g.binomial(sub[f, j], p1u[ci[R[0]]][m]) if draw else sub[f, j]
                 rf = R[f]
-                c0 = np.clip(k0[m], -1, grid.n + 1) + 1
-                cf += np.bincount(rf, weights=x1 * (W[rf, c0 + 1] - W[rf, c0]), minlength=z - a)
-                vf += np.bincount(rf, weights=x1 * (W2[rf, c0 + 1] - W2[rf, c0]), minlength=z - a)
+                c0 = idx0[m]
+                wa, wb = W[rf, c0], W[rf, c0 + 1]
+                cf += np.bincount(rf, weights=x1 * (wb - wa), minlength=z - a)
+                vf += np.bincount(rf, weights=x1 * (wb * wb - wa * wa), minlength=z - a)
             # other channels (three bins, grid edges): sequential binomials
             if ocols.size:
                 sub = nu[:, ocols]
@@ -587,8 +589,9 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
                         rem = rem - xj
                         pleft = pleft - pj
                         col = np.clip(k0[m] + jj, -1, grid.n + 2) + 1
-                        cf += np.bincount(rf, weights=xj * W[rf, col], minlength=z - a)
-                        vf += np.bincount(rf, weights=xj * W2[rf, col], minlength=z - a)
+                        wc = W[rf, col]
+                        cf += np.bincount(rf, weights=xj * wc, minlength=z - a)
+                        vf += np.bincount(rf, weights=xj * wc * wc, minlength=z - a)
         return a, z, cf, vf
 
     csum = np.zeros(nbins)
