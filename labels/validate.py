@@ -773,10 +773,35 @@ def _directory_checks(infos: list[dict]) -> list[Finding]:
     return out
 
 
+_BUNDLE_DIR_RE = re.compile(r"^(browse|calibration|context|data|document|geometry|miscellaneous|xml_schema|"
+                            r"spice_kernels)[A-Za-z0-9_-]*$")
+
+
+def _bundle_layout(label: Path) -> list[Finding]:
+    """The bundle root holds only readme* and the bundle label, and the named sub-directories."""
+    out = []
+    for p in sorted(label.parent.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_dir():
+            ok = bool(_BUNDLE_DIR_RE.match(p.name))
+        else:
+            ok = p == label or p.name.lower().startswith("readme")
+        if not ok:
+            out.append(Finding("bundle.layout", ERROR, str(p),
+                               f"{p.name} in the bundle root: only readme*, the bundle label and "
+                               "browse|calibration|context|data|document|geometry|miscellaneous|xml_schema|"
+                               "spice_kernels* directories may be there (pds4.md §4.4)", str(label)))
+    return out
+
+
 def _cross_checks(infos: list[dict]) -> list[Finding]:
     out = []
     if any(i.get("class") == "Product_Bundle" for i in infos):
         out += _directory_checks(infos)
+        for info in infos:
+            if info.get("class") == "Product_Bundle":
+                out += _bundle_layout(Path(info["label"]))
     seen: dict[str, str] = {}
     for info in infos:
         lv = info.get("lidvid")

@@ -59,7 +59,7 @@ def test_bundle_validates(bundle):
 @pytest.mark.parametrize("im", ["1B00", "1O00"])
 def test_collection_and_bundle_labels_validate_under_both_models(tmp_path, im):
     lv = L.lidvid(L.product_lid("20210828", 2, "lc"), "1.0")
-    coll = make_collection(tmp_path, "calibrated", "1.0", [lv], im=im)
+    coll = make_collection(tmp_path / "data_calibrated", "calibrated", "1.0", [lv], im=im)
     b = make_bundle(tmp_path, "1.0", [coll.lidvid], im=im)
     findings = validate_labels([coll.label, b], data=True)
     # only the cross checks can complain: the product itself is not part of this call
@@ -209,3 +209,11 @@ def test_read_history_feeds_a_new_version(tmp_path, products_dir):
     assert [(d.version_id, d.description) for d in read_history(new)] == [("1.0", "first release"),
                                                                           ("2.0", "reprocessed")]
     assert lidvid_of(new) == lidvid_of(old).replace("::1.0", "::2.0")
+
+
+def test_bundle_root_layout(bundle):
+    root = bundle["root"]
+    (root / "notes.txt").write_text("x")
+    (root / "ISDA").mkdir()
+    findings = validate_labels([root])
+    assert sorted(Path(f.location).name for f in findings if f.rule == "bundle.layout") == ["ISDA", "notes.txt"]
