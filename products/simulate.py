@@ -321,9 +321,6 @@ class Geometry:
     fov: np.ndarray
     occult: np.ndarray
 
-    def take(self, idx) -> Geometry:
-        return Geometry(*(getattr(self, k)[idx] for k in ("theta", "phi", "detposr", "fov", "occult")))
-
 
 def analytic_geometry(met, *, period_s: float = 7080.0, phase0: float = 0.0) -> Geometry:
     """A kernel-free stand-in orbit (``golden/README.md`` model): θ sinusoidal over the orbit,
@@ -341,38 +338,25 @@ def analytic_geometry(met, *, period_s: float = 7080.0, phase0: float = 0.0) -> 
 def kernel_geometry(met, kernels) -> Geometry:
     """Geometry from SPICE kernels via :func:`xsm.products.geometry.compute_sun_angles`.
 
-    Frames without coverage get their values interpolated from covered neighbours (the truth
-    geometry should come from a gap-free kernel set, so this is a guard only).
+    Frames without coverage (none with the gap-free kernel set the simulator uses for the truth)
+    get values interpolated from covered neighbours, so the physics never sees a NaN.
     """
     from xsm.products.geometry import compute_sun_angles
 
-    sa = compute_sun_angles(np.asarray(met, dtype=np.float64), kernels)
-    get = (lambda k: np.asarray(sa[k] if isinstance(sa, dict) else getattr(sa, k)))
-    names = {"theta": ("theta", "Theta"), "phi": ("phi", "Phi"), "detposr": ("detpos_r", "detposr", "DetPosR"),
-             "fov": ("fov_flag", "fov", "FovFlag"), "occult": ("occult_flag", "occult", "OccultFlag")}
-    vals = {}
-    for key, cands in names.items():
-        for c in cands:
-            try:
-                vals[key] = get(c)
-                break
-            except (AttributeError, KeyError):
-                continue
-        else:
-            raise CalibrationError(f"geometry result lacks {cands[-1]}")
-    th = vals["theta"].astype(np.float64)
-    bad = ~np.isfinite(th)
-    if bad.any() and (~bad).any():
-        t = np.asarray(met, dtype=np.float64)
+    t = np.asarray(met, dtype=np.float64)
+    sa = compute_sun_angles(t, kernels)
+    vals = {"theta": np.asarray(sa.theta, np.float64), "phi": np.asarray(sa.phi, np.float64),
+            "detposr": np.asarray(sa.detpos_r, np.float64), "fov": np.asarray(sa.fov_flag, np.uint8),
+            "occult": np.asarray(sa.occult_flag, np.uint8)}
+    bad = ~np.asarray(sa.covered, bool)
+    if bad.all():
+        raise CalibrationError("simulator: the kernels give no geometry for the simulated span")
+    if bad.any():
         for k in ("theta", "phi", "detposr"):
-            v = vals[k].astype(np.float64)
-            vals[k] = np.where(bad, np.interp(t, t[~bad], v[~bad]), v)
-        for k in ("fov", "occult"):
-            v = vals[k]
-            vals[k] = np.where(bad, np.round(np.interp(t, t[~bad], v[~bad].astype(float))), v)
-        vals["fov"] = np.where(bad, (vals["theta"] < 38.0), vals["fov"])
-    return Geometry(vals["theta"].astype(np.float64), vals["phi"].astype(np.float64),
-                    vals["detposr"].astype(np.float64), vals["fov"].astype(np.uint8),
+            vals[k] = np.where(bad, np.interp(t, t[~bad], vals[k][~bad]), vals[k])
+        vals["occult"] = np.where(bad, np.rint(np.interp(t, t[~bad], vals["occult"][~bad])), vals["occult"])
+        vals["fov"] = np.where(bad, vals["theta"] < 38.0, vals["fov"])
+    return Geometry(vals["theta"], vals["phi"], vals["detposr"], vals["fov"].astype(np.uint8),
                     vals["occult"].astype(np.uint8))
 
 
@@ -718,7 +702,7 @@ STATIONS = ("G26", "D18", "M65", "GDS")
 #: Garbage bytes inserted before a record for a "lost sync" fault.
 LOST_SYNC_BYTES = 37
 #: MET of Chandrayaan-2's lunar orbit insertion (2019-08-20), origin of the orbit numbers.
-LOI_MET = 83116800.0
+LOI_MET = 83030400.0
 #: Overlap between consecutive sessions (s): drawn in this range.
 OVERLAP_RANGE_S = (180.0, 600.0)
 

@@ -1,4 +1,4 @@
-"""`xsm simulate day` and `xsm demo` through typer's CliRunner; determinism; bad input."""
+"""`xsm simulate day` through typer's CliRunner; determinism; bad input; the demo chain."""
 from __future__ import annotations
 
 import hashlib
@@ -54,12 +54,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, word):
     assert not list((tmp_path / "o").glob("*.tar")) if (tmp_path / "o").exists() else True
 
 
-def test_demo_simulates_and_builds_level1_hk_and_sun_angle(tmp_path, real_caldb, monkeypatch):
-    monkeypatch.setenv("XSM_CALDB", str(real_caldb))
-    r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--hours", "0.5", "--json"])
-    assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout)
+def test_demo_day_simulates_and_builds_level1_hk_and_sun_angle(tmp_path, real_caldb):
+    """Issue 3 item 4 as a Python API (``xsm demo`` now runs the whole pipeline on simulated days)."""
+    from xsm.products.simulate import demo_day
+
+    res = demo_day(tmp_path, hours=0.5, caldb=real_caldb)
     assert res["frames_in_level1"] == res["frames_simulated"]
     (day,) = res["level1"]["days"]
     for k in ("fits", "hk", "sa"):
         assert (tmp_path / "level1" / day[k].split("/")[-1]).is_file()
+    assert 0 < day["rows_without_geometry"] < day["n_rows"]        # the session CK gap

@@ -63,3 +63,21 @@ def test_solar_model_is_deterministic_per_seed():
     assert a == b and len(a.flares) >= 4
     with pytest.raises(ParameterError):
         solar.make_solar_model("stormy", 0.0, 1.0, np.random.default_rng(0))
+
+
+def test_span_core_without_kernels(real_caldb):
+    """simulate_span on the kernel-free stand-in orbit: counts conserved, Sun only in view."""
+    from xsm.products import frame as frm, simulate as S
+
+    rng = np.random.default_rng(4)
+    plan = S.SpanPlan(t0=152204400.3, n_frames=900, hv_on_at=None, discard_frames=[100])
+    geo = S.analytic_geometry(plan.met, phase0=0.3)
+    model = solar.make_solar_model("active", plan.t0, plan.t0 + 900, rng)
+    sim = S.simulate_span(plan, model, geo, S.load_instrument(plan.t0, real_caldb), rng)
+    words = frm.spectrum_words(sim.frames)
+    assert np.array_equal(words.sum(axis=1), sim.truth["Counts"])
+    nosun = (geo.fov == 0) | (geo.occult == 1)
+    assert np.all(sim.truth["ExpSun"][nosun] == 0) and np.all(sim.truth["ExpSun"][~nosun] > 0)
+    assert frm.decode_fields(sim.frames)["FrameDiscardFlag"][100] == 1
+    # expected per-minute spectra add up to the per-frame expectations
+    assert sim.expected_spectra.sum() == pytest.approx(sim.truth["ExpCounts"].sum(), rel=1e-12)
