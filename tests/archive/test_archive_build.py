@@ -317,3 +317,20 @@ def test_day_without_sun_has_no_calibrated_products(tmp_path, golden_dir, real_c
     again = build_day(root, "2021-09-05", level1=golden_dir / "short_quiet", caldb=real_caldb)
     assert not again.changed
     assert verify(root).ok
+
+
+def test_software_change_makes_a_new_version_with_its_reason(tmp_path, golden_dir, real_caldb, monkeypatch):
+    from xsm.archive import build
+
+    root = tmp_path / "a"
+    v1 = build_day(root, "2021-09-05", level1=golden_dir / "short_quiet", caldb=real_caldb,
+                   processing_date=PDATE)
+    monkeypatch.setattr(build, "SOFTWARE_VERSION", "9.9.9")
+    v2 = build_day(root, "2021-09-05", level1=golden_dir / "short_quiet", caldb=real_caldb,
+                   processing_date=PDATE)
+    assert v1.version == 1 and v2.changed and v2.version == 2
+    got = {p.kind: (p.version, p.reason) for p in v2.products}
+    for k in ("gti", "pha", "lc"):
+        assert got[k][0] == 2 and "software change" in got[k][1] and "9.9.9" in got[k][1]
+    assert {got[k][0] for k in ("fits", "hk", "sa")} == {1}  # the level-1 files did not change
+    assert verify(root).ok
