@@ -184,3 +184,13 @@ def test_empty_table_has_header_only(tmp_path):
     assert root.find(".//pds:Table_Binary", NS) is None and root.find(".//pds:File/pds:records", NS) is None
     assert len(root.findall(".//pds:Header", NS)) == 2
     assert validate_labels([label]).items == []
+
+
+@pytest.mark.parametrize("im", ["1B00", "1O00"])
+def test_second_xsd_validator_agrees(labelled, pds4_dir, im):
+    """xmlschema (local files only, no location hints) accepts what lxml accepted."""
+    import xmlschema
+
+    schema = xmlschema.XMLSchema(str(pds4_dir / "schemas" / "pds" / "v1" / f"PDS4_PDS_{im}.xsd"), allow="local")
+    for lab in labelled[im].values():
+        assert list(schema.iter_errors(str(lab), use_location_hints=False)) == [], lab.name
