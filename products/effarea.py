@@ -260,6 +260,75 @@ def _attenuation(inv_c: np.ndarray, lam1: np.ndarray, lam2: np.ndarray) -> np.nd
     return e1
 
 
+#: Taylor sums: relative truncation bound, and the largest lambda*max|x - x0| they are used for.
+TAYLOR_TOL = 1e-15
+TAYLOR_MAX_LD = 1.0
+#: exp(-(lam2 - lam1) x) below e^-40 (4e-18) is dropped against exp(-lam1 x).
+DROP_EXPONENT = 40.0
+
+
+def _taylor_order(t: float) -> int:
+    """Smallest K with t^(K+1)/(K+1)! e^(2t) < TAYLOR_TOL (t = lambda * max|delta|)."""
+    k, term = 0, t * np.exp(2 * t)
+    while term >= TAYLOR_TOL and k < 60:
+        k += 1
+        term *= t / (k + 1)
+    return k
+
+
+def _subgroup_sum(x: np.ndarray, s: np.ndarray, lam1: np.ndarray, lam2: np.ndarray) -> np.ndarray:
+    """``sum_i s_i (exp(-lam1 x_i) - exp(-lam2 x_i))`` for frames sharing one cell.
+
+    Exact evaluation for small groups; otherwise ``exp(-lam x0) sum_k (-lam)^k M_k / k!`` with
+    moments ``M_k = sum_i s_i (x_i - x0)^k`` (relative truncation < 1e-15) where
+    ``lam max|x_i - x0| <= 1``, and the exact sum for the remaining energies. Agrees with the
+    frame-by-frame sum to ~1e-14 relative.
+    """
+    m = x.size
+    if m <= 4:
+        return np.einsum("i,ij->j", s, _attenuation(x, lam1[None, :], lam2[None, :]))
+    x0 = float(x.mean())
+    d = x - x0
+    dmax = float(np.abs(d).max())
+    need2 = (lam2 - lam1) * float(x.min()) < DROP_EXPONENT
+    lam_needed = np.where(need2, lam2, lam1)
+    taylor = lam_needed * dmax <= TAYLOR_MAX_LD
+    K = _taylor_order(float((lam_needed[taylor] * dmax).max()) if taylor.any() else 0.0)
+    if K + 2 >= m or not taylor.any():
+        return np.einsum("i,ij->j", s, _attenuation(x, lam1[None, :], lam2[None, :]))
+    # c_k = (-1)^k M_k / k!
+    powers = np.ones(m)
+    coef = np.empty(K + 1)
+    fact = 1.0
+    for k in range(K + 1):
+        if k:
+            powers *= d
+            fact *= k
+        coef[k] = (-1) ** k * float(s @ powers) / fact
+    out = np.empty(lam1.size)
+
+    def series(lam):
+        p = np.full(lam.size, coef[K])
+        for k in range(K - 1, -1, -1):
+            p *= lam
+            p += coef[k]
+        e = np.maximum(-lam * x0, EXP_FLOOR)
+        np.exp(e, out=e)
+        return e * p
+
+    t = np.flatnonzero(taylor)
+    l1 = lam1[t]
+    res = series(l1)
+    t2 = need2[t]
+    if t2.any():
+        res[t2] -= series(lam2[t][t2])
+    out[t] = res
+    rest = np.flatnonzero(~taylor)
+    if rest.size:
+        out[rest] = np.einsum("i,ij->j", s, _attenuation(x, lam1[rest][None, :], np.where(need2[rest], lam2[rest], np.inf)[None, :]))
+    return out
+
+
 def _area_block(terms: FrameTerms, sl: slice, params: AreaParams, coef: AbsCoef,
                 mode: Mode = Mode.XSMDAS_1_2) -> np.ndarray:
     cell = terms.cell[sl]
@@ -333,40 +402,43 @@ def summed_area(theta, phi, detposr, group, ngroups: int, params, coef, mode: Mo
         return acc
     if np.any(np.diff(group) < 0):
         raise ParameterError("summed_area: frames must be ordered by group")
-    starts = list(range(0, n, chunk))
     ucells = np.unique(terms.cell)
-    lam1_all, lam2_all = _lambdas(params, coef, ucells)
-    # energies where every frame's area underflows far below float32 (exp(-lam1/c) < e^-110)
-    live = lam1_all.min(axis=0) * terms.inv_c.min() < 110.0
-    lam1_all, lam2_all = np.ascontiguousarray(lam1_all[:, live]), np.ascontiguousarray(lam2_all[:, live])
+    # energies where every frame's area underflows far below float32 (exp(-lam1/c) < e^-110),
+    # from a lower bound of lam1 over the cells used
+    tmin = [float(t[ucells].min()) for t in (params.be, params.deadsi, params.sio2)]
+    lam1_low = coef.be * tmin[0] + coef.si * tmin[1] + coef.sio2 * tmin[2]
+    live = lam1_low * terms.inv_c.min() < 110.0
+    sub = AbsCoef(coef.energy[live], coef.be[live], coef.si[live], coef.sio2[live], coef.grid)
+    lam1_all, lam2_all = _lambdas(params, sub, ucells)
     cell_row = np.searchsorted(ucells, terms.cell)
-
-    def work(a: int) -> tuple[np.ndarray, np.ndarray]:
-        sl = slice(a, min(a + chunk, n))
-        g, cr = group[sl], cell_row[sl]
-        x, sc = terms.inv_c[sl], terms.scale[sl]
-        ug, gi = np.unique(g, return_inverse=True)
-        out = np.zeros((ug.size, lam1_all.shape[1]))
-        for c in np.unique(cr):
-            m = np.flatnonzero(cr == c)
-            block = _attenuation(x[m], lam1_all[c][None, :], lam2_all[c][None, :])
-            block *= sc[m][:, None]
-            gm = gi[m]  # non-decreasing
-            first = np.flatnonzero(np.r_[True, gm[1:] != gm[:-1]])
-            out[gm[first]] += np.add.reduceat(block, first, axis=0)
-        return ug, out
-
+    # sub-groups: frames of one output group sharing one parameter cell
+    key = group * ucells.size + cell_row
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    bounds = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1], True])
+    subs = [(order[a:b], int(group[order[a]]), int(cell_row[order[a]]))
+            for a, b in zip(bounds[:-1], bounds[1:])]
+    x_all, s_all = terms.inv_c, terms.scale
     total = np.zeros((ngroups, int(live.sum())))
+
+    def work(batch):
+        out = []
+        for idx, g, c in batch:
+            out.append((g, _subgroup_sum(x_all[idx], s_all[idx], lam1_all[c], lam2_all[c])))
+        return out
+
     nthreads = threads or min(2, os.cpu_count() or 1)
-    if nthreads > 1 and len(starts) > 1:
+    nb = max(1, min(len(subs), 8 * nthreads))
+    batches = [subs[i::nb] for i in range(nb)]
+    if nthreads > 1 and len(batches) > 1:
         with ThreadPoolExecutor(nthreads) as ex:
-            parts = ex.map(work, starts)
-            for gids, sums in parts:
-                total[gids] += sums
+            for res in ex.map(work, batches):
+                for g, v in res:
+                    total[g] += v
     else:
-        for a in starts:
-            gids, sums = work(a)
-            total[gids] += sums
+        for b in batches:
+            for g, v in work(b):
+                total[g] += v
     full = np.zeros((ngroups, ne))
     full[:, live] = total
     return full
