@@ -50,8 +50,6 @@ def read_typeii_rows(path: str | Path) -> dict[str, np.ndarray] | None:
         if "SPEC_NUM" not in names or "COUNTS" not in names:
             return None
         counts = np.asarray(d[names["COUNTS"]], dtype=np.float64)
-        if "RATE" in names and "COUNTS" not in names:
-            counts = np.asarray(d[names["RATE"]]) * np.asarray(d[names["EXPOSURE"]])[:, None]
         return {"spec_num": np.asarray(d[names["SPEC_NUM"]], dtype=np.int64),
                 "tstart": np.asarray(d[names["TSTART"]], dtype=np.float64),
                 "tstop": np.asarray(d[names["TSTOP"]], dtype=np.float64),

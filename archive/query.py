@@ -123,7 +123,6 @@ def find(root, *, tfrom: float | None = None, tto: float | None = None,
                    + (f" AND coalesce(exposure, 0) >= {_lit(min_exposure, 0.0)}"
                       if min_exposure is not None else "")
                    + f" ORDER BY day, path{lim}")
-            product_done = True
             what = "products"
         else:
             sql = ("SELECT DayOfObs AS day, StartTime, StopTime, TotalExposure, SunExposure, "
