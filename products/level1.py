@@ -356,35 +356,49 @@ def _ext_header(spec: cols.TableSpec, n: int, filename: str, creator: str, mode:
     return h
 
 
-def _write(path: str | Path, spec: cols.TableSpec, rec: np.ndarray, *, time_cards, overwrite: bool,
+#: Rows per block when the data section is written from a row-producing function.
+WRITE_BLOCK_ROWS = 8192
+
+
+def _write(path: str | Path, spec: cols.TableSpec, rec, *, time_cards, overwrite: bool,
            mode: Mode, history: Sequence[str], provenance: Provenance | None,
            cards: Sequence[tuple[str, object]] = (), creator: str | None = None,
            date: str | None = None) -> Path:
     """Write one level-1 file: empty primary HDU + one binary table whose rows are ``rec``.
 
-    ``rec`` has the big-endian row dtype ``spec.fits_dtype``; its bytes are the FITS data
-    section, written in one go (no astropy table copy). Atomic: temporary file, rename.
+    ``rec`` is an array with the big-endian row dtype ``spec.fits_dtype`` (its bytes are the
+    FITS data section, no astropy table copy), or ``(n, rows)`` with ``rows(a, b)`` returning
+    rows ``a:b`` in that dtype (written block by block: a day never exists twice in memory).
+    Atomic: temporary file, rename.
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise ParameterError(f"{path}: exists already (use --clobber/overwrite to replace it)")
-    if rec.dtype != spec.fits_dtype:
-        raise TypeError(f"rows must have dtype {spec.fits_dtype}")
+    if isinstance(rec, np.ndarray):
+        n, arr = len(rec), rec
+        rows = lambda a, b: arr[a:b]  # noqa: E731
+    else:
+        n, rows = rec
     if creator is None:
         creator = spec.creator if mode == Mode.XSMDAS_1_2 else f"xsm.{spec.step}"
     prim = primary_hdu(path.name, creator, spec.content, date=date, mode=mode)
-    ext = _ext_header(spec, len(rec), path.name, creator, mode, time_cards, cards, history,
+    ext = _ext_header(spec, n, path.name, creator, mode, time_cards, cards, history,
                       provenance, date)
-    nbytes = rec.nbytes
+    nbytes = n * spec.row_bytes
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(prim.header.tostring().encode("ascii"))
         f.write(ext.tostring().encode("ascii"))
-        rec.tofile(f) if nbytes else None
+        for a in range(0, n, WRITE_BLOCK_ROWS):
+            block = rows(a, min(n, a + WRITE_BLOCK_ROWS))
+            if block.dtype != spec.fits_dtype:
+                raise TypeError(f"rows must have dtype {spec.fits_dtype}")
+            f.write(memoryview(np.ascontiguousarray(block)).cast("B"))
         pad = (-nbytes) % 2880
         if pad:
             f.write(b"\0" * pad)
         f.flush()
-        os.fsync(f.fileno()) if os.environ.get("XSM_FSYNC") else None
+        if os.environ.get("XSM_FSYNC"):
+            os.fsync(f.fileno())
     return path
 
 
@@ -396,16 +410,17 @@ def _utc_bytes(utc: np.ndarray) -> np.ndarray:
         raise ParameterError("UTCString values must be ASCII") from None
 
 
-def science_rows(day: Level1Day) -> np.ndarray:
-    """The big-endian FITS rows (``columns.SCIENCE.fits_dtype``) of a day."""
-    rec = np.empty(len(day), dtype=cols.SCIENCE.fits_dtype)
-    rec["Time"] = day.time
-    rec["UTCString"] = _utc_bytes(day.utc)
-    rec["FrameNumber"] = (np.asarray(day.frame_number, dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
-    rec["BDHTime"] = day.bdh_time
-    rec["XSMTime"] = day.xsm_time
-    rec["DataArray"] = day.data
-    rec["DecodingStatusFlag"] = day.status
+def science_rows(day: Level1Day, a: int = 0, b: int | None = None) -> np.ndarray:
+    """The big-endian FITS rows (``columns.SCIENCE.fits_dtype``) of rows ``a:b`` of a day."""
+    sl = slice(a, len(day) if b is None else b)
+    rec = np.empty(sl.stop - sl.start, dtype=cols.SCIENCE.fits_dtype)
+    rec["Time"] = day.time[sl]
+    rec["UTCString"] = _utc_bytes(day.utc[sl])
+    rec["FrameNumber"] = (np.asarray(day.frame_number[sl], dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+    rec["BDHTime"] = day.bdh_time[sl]
+    rec["XSMTime"] = day.xsm_time[sl]
+    rec["DataArray"] = day.data[sl]
+    rec["DecodingStatusFlag"] = day.status[sl]
     return rec
 
 
@@ -457,7 +472,7 @@ def write_level1(day: Level1Day, path: str | Path, *, overwrite: bool = False,
     """
     path = Path(path)
     _check_times(day.time, path)
-    return _write(path, cols.SCIENCE, science_rows(day),
+    return _write(path, cols.SCIENCE, (len(day), lambda a, b: science_rows(day, a, b)),
                   time_cards=_time_cards_from_rows(day.time, day.utc), overwrite=overwrite,
                   mode=mode, history=history, provenance=provenance, cards=cards, date=date)
 
