@@ -34,8 +34,11 @@ def main() -> int:
     th.start()
     with tempfile.TemporaryDirectory(prefix="xsm-bench-sim-") as tmp:
         t0 = time.perf_counter()
+        c0 = proc.cpu_times()
         day = simulate_day(DATE, "flare", 1, Path(tmp), flare_class="X2")
         dt = time.perf_counter() - t0
+        c1 = proc.cpu_times()
+        cpu = (c1.user - c0.user) + (c1.system - c0.system)
         size = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
     stop.set()
     th.join()
@@ -44,6 +47,8 @@ def main() -> int:
           f"{'OK' if dt <= TARGET_S else 'SLOW'}")
     print(f"  frames {day.n_frames}, counts {int(day.truth['Counts'].sum())}, sessions {len(day.sessions)}, "
           f"peak class {day.peak_class()}, output {size / 1e6:.0f} MB")
+    print(f"  CPU time of this process: {cpu:.1f} s (load average {psutil.getloadavg()[0]:.1f} on "
+          f"{psutil.cpu_count()} CPUs; geometry worker processes not included)")
     print(f"  peak memory: {peak[0] / 2**20:.0f} MiB (sampled RSS), ru_maxrss {maxrss:.0f} MiB")
     return 0
 

@@ -517,9 +517,14 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
     rate_open_blk = np.zeros(nb)
     rate_be_blk = np.zeros(nb)
     vis_ids = np.flatnonzero(vis_blk)             # blocks with the Sun in view at some second
+    # photon spectrum x open area of those blocks, kept (float32) for the folding pass
+    pa_cache = np.empty((vis_ids.size, solar.N_PHOTON_BINS), dtype=np.float32)
+    row_of = np.full(nb, -1, dtype=np.int64)
+    row_of[vis_ids] = np.arange(vis_ids.size)
     for b0 in range(0, vis_ids.size, 512):
         bsel = vis_ids[b0:b0 + 512]
         pa = block_pa(bsel)
+        pa_cache[b0:b0 + bsel.size] = pa
         rate_open_blk[bsel] = pa @ eff
         rate_be_blk[bsel] = (pa * be_trans(bsel)) @ eff
     # per-second multiplier relative to the block mid
@@ -594,7 +599,7 @@ def simulate_span(plan: SpanPlan, model: solar.SolarModel, geo: Geometry, instru
             b = blk[il]
             use_be = ir_pos[il] == 2
             bch = np.unique(b)                               # blocks of this chunk, folded here
-            pa = block_pa(bch)
+            pa = pa_cache[row_of[bch]].astype(np.float64)
             meas_open = fold(pa)
             be_rows = np.unique(b[use_be])
             meas_be = {}
