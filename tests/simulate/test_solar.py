@@ -81,3 +81,19 @@ def test_span_core_without_kernels(real_caldb):
     assert frm.decode_fields(sim.frames)["FrameDiscardFlag"][100] == 1
     # expected per-minute spectra add up to the per-frame expectations
     assert sim.expected_spectra.sum() == pytest.approx(sim.truth["ExpCounts"].sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_full_day_session_plan(seed):
+    """A full day: 2-6 sessions of 2-6 h, consecutive ones overlapping by minutes, covering every frame."""
+    from xsm.products import simulate as S
+
+    n = 86400
+    bounds = S.plan_sessions(n, S.FRAME_PERIOD, np.random.default_rng(seed))
+    assert 2 <= len(bounds) <= 6
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    for a, b in bounds:
+        assert 2 * 3600 <= (b - a) * S.FRAME_PERIOD <= 6 * 3600
+    for (a0, b0), (a1, b1) in zip(bounds, bounds[1:]):
+        overlap = (b0 - a1) * S.FRAME_PERIOD
+        assert S.OVERLAP_RANGE_S[0] - 2 <= overlap <= S.OVERLAP_RANGE_S[1] + 2
