@@ -436,7 +436,7 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
         step = AREA_CHUNK_FRAMES if area else DEFAULT_CHUNK_FRAMES
         for a in range(0, F, step):
             b = min(F, a + step)
-            w = _words(data, rows[a:b], words)
+            w = _words(data, rows[a:b], words, np.int32)  # 16-bit words: int32 is exact
             events += int(w.sum())
             ovf += int(w[:, pi.OVERFLOW_WORD].sum())
             uld += int(w[:, pi.ULD_WORD].sum())
@@ -552,12 +552,12 @@ def _relative(theta, phi, detposr, cal: SpecCal, coef, a0, p: SpectrumParams) ->
     return a
 
 
-def _words(data, rows, words) -> np.ndarray:
+def _words(data, rows, words, dtype=np.int64) -> np.ndarray:
     from xsm.products.frame import spectrum_words
 
     if words is not None:
         return np.asarray(words[rows])
-    return spectrum_words(data[rows])
+    return spectrum_words(data[rows], dtype=dtype)
 
 
 def _chunks_by_counts(data, rows, words, budget: int = COMPAT_CHUNK_COUNTS):
