@@ -27,7 +27,11 @@ t_import = time.perf_counter() - t0
 t0 = time.perf_counter()
 res = build_level1([Path(p) for p in sys.argv[2:]], Path(sys.argv[1]), overwrite=True)
 wall = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+try:  # VmHWM: this process's own high-water mark (ru_maxrss survives exec: it would count the parent)
+    with open("/proc/self/status") as f:
+        peak = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"wall_s": wall, "import_s": t_import, "peak_rss_bytes": peak,
                   "days": [(d.date, d.n_rows) for d in res.days], "totals": res.totals}))
 """
