@@ -167,15 +167,7 @@ def load_instrument(met: float, caldb: str | Path | None = None) -> Instrument:
     """
     from astropy.io import fits
 
-    from xsm.products import settings
-
-    root = Path(caldb) if caldb else settings.caldb_dir()
-    if root is None:
-        cand = settings.shared_dir() / "caldb" / "xsm_caldb_20210628"
-        if cand.is_dir():
-            root = cand
-    if root is None:
-        raise CalibrationError("simulator: no CALDB (pass --caldb, set XSM_CALDB or XSM_SHARED)")
+    root = Path(caldb) if caldb else default_caldb(None)
     from xsm.caldb_manager.context import calibration_context
 
     ctx = calibration_context(met, root)
@@ -859,7 +851,8 @@ def simulate_day(date, profile: str = "active", seed: int = 0, out_dir: str | Pa
         Output folder: ``<SID>.tar`` + ``<SID>.trg`` per session, ``kernels/`` (static kernels,
         the session kernels unpacked and ``xsm_day.tm``), ``<YYYYMMDD>_truth.fits``.
     caldb : path, optional
-        CALDB root (default ``$XSM_CALDB``, else the real CALDB under ``$XSM_SHARED``).
+        CALDB root (default ``$XSM_CALDB``, else the real CALDB under ``$XSM_SHARED``, else a
+        synthetic CALDB written into ``out_dir/caldb``, :func:`default_caldb`).
     flare_class : str, optional
         Class of the big flare (``'M5'``, ``'X2.3'``); any profile then has one.
     flare_peak_met : float, optional
@@ -930,7 +923,7 @@ def simulate_day(date, profile: str = "active", seed: int = 0, out_dir: str | Pa
             flare_peak_met = float(met[best[len(best) // 2]])
     model = solar.make_solar_model(profile, span0, span1, rng, flare_class=flare_class,
                                    flare_peak=flare_peak_met)
-    instrument = load_instrument(span0, caldb)
+    instrument = load_instrument(span0, caldb if caldb else default_caldb(out / "caldb"))
     sim = simulate_span(plan, model, geo, instrument, rng, progress=(lambda k: progress(k)) if progress else None)
 
     # ---- sessions

@@ -21,7 +21,8 @@ def day(
                                     "(any profile then has one)."),
     hours: float = typer.Option(24.0, "--hours", help="Simulate only this many hours of the day."),
     start_hour: float = typer.Option(0.0, "--start-hour", help="Start of the simulated span (hours after 00:00)."),
-    caldb: Path = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB, else the shared real CALDB)."),
+    caldb: Path = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB, else the shared real "
+                                 "CALDB, else a synthetic CALDB written into OUT/caldb)."),
     no_faults: bool = typer.Option(False, "--no-faults", help="Do not inject corrupted records and time-tag jumps."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
 ) -> None:
