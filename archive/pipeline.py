@@ -572,7 +572,7 @@ def ready_days(config: PipelineConfig, *, flush: bool) -> dict[str, list[str]]:
     if busy:
         return {}
     done = _rows(root, "SELECT q.item, s.detail FROM queue q JOIN queue s ON s.item = q.item AND "
-                       "s.stage = 'session' WHERE q.stage = 'session_qa' AND q.state = 'done'")
+                       "s.stage = 'session' WHERE q.stage = 'session_qa' AND q.state = 'done' AND s.state = 'done'")
     segs: dict[str, list[str]] = {}
     latest = max((json.loads(r["detail"]).get("Tstop") or 0.0 for r in done), default=0.0)
     for r in done:

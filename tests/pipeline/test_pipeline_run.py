@@ -182,3 +182,35 @@ def test_status_retry_rerun_cli(http_archive):
     assert r.exit_code == 2 and "no day of 20230101..20230101" in r.output
     r = runner.invoke(app, ["pipeline", "retry", "20240501", "--from-stage", "extract", "-A", str(cfg.root)])
     assert r.exit_code == 2 and "is a day" in r.output
+
+
+def test_day_merged_only_when_complete(tmp_path):
+    """level0.md §4.2: no merge while a session is pending; a day is complete when a processed
+    session holds data after the next midnight + 10 min (or when flushed); failed sessions are
+    left out."""
+    from xsm.archive.pipeline import _finish, enqueue, queue_ready_days, ready_days
+    from xsm.products.met import day_start_met
+
+    cfg = config_for(tmp_path / "archive", None, None)
+    d1 = day_start_met("20240501")
+
+    def session(seg, days, tstop, state="done"):
+        enqueue(cfg.root, "session", seg, {"days": days, "Tstop": tstop})
+        _finish(cfg.root, "session", seg, state)
+        enqueue(cfg.root, "session_qa", seg)
+        _finish(cfg.root, "session_qa", seg, "done")
+
+    session("A_00", ["20240501"], d1 + 80000)
+    enqueue(cfg.root, "extract", "B")  # a package still waiting
+    assert ready_days(cfg, flush=True) == {}
+    _finish(cfg.root, "extract", "B", "failed")
+    assert ready_days(cfg, flush=False) == {}
+    assert ready_days(cfg, flush=True) == {"20240501": ["A_00"]}
+    session("C_00", ["20240501", "20240502"], d1 + 86400 + 500)  # not yet 10 min into the next day
+    assert ready_days(cfg, flush=False) == {}
+    session("D_00", ["20240502"], d1 + 86400 + 700, state="failed")  # its own processing failed
+    session("E_00", ["20240502"], d1 + 86400 + 601)
+    assert ready_days(cfg, flush=False) == {"20240501": ["A_00", "C_00"]}  # 20240502 may get more data
+    assert ready_days(cfg, flush=True) == {"20240501": ["A_00", "C_00"], "20240502": ["C_00", "E_00"]}
+    assert queue_ready_days(cfg, flush=False) == ["20240501"]
+    assert queue_ready_days(cfg, flush=False) == []  # queued once for the same segment set
