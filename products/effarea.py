@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.special import erfc
+import math
 
 from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.provenance import Mode
@@ -56,6 +56,14 @@ DETY_POLICIES = ("clamp", "mirror")
 #: Exponent floor: exp(-700) ~ 1e-304 is zero for every float32 product, and arguments below
 #: about -708 make numpy's vectorised exp fall back to a slow path.
 EXP_FLOOR = -700.0
+
+
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+
+def erfc(x) -> np.ndarray:
+    """The C library's erfc (as the reference calls it), vectorised; avoids importing scipy."""
+    return np.asarray(_ERFC(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
 @dataclass(frozen=True)
