@@ -30,6 +30,8 @@ Model [P] (follows ``golden/README.md`` "Synthetic model, in brief" closely)
   1 count/s in the ULD word, whenever the HV is on.
 * Calibration source: Fe-55 Mn Kα 5.895 / Kβ 6.490 keV (ratio 0.137), 30 count/s incl. a 2 %
   low-energy shelf, while the wheel is commanded (manual) to CAL; the Sun is then blocked.
+  Spans of 1 h or more get one 10-min period, starting 60 s into the first occultation after
+  the first tenth of the span (calibrations are scheduled when the Sun is not seen).
 * Filter wheel, auto mode: to Be when the previous second's expected open rate exceeds
   ``WindowUpperThresh`` (byte 30 -> 30000 count/s), back when the expected Be rate falls below
   ``WindowLowerThresh`` (byte 15 -> 1500 count/s); each move takes 2 frames with
@@ -47,7 +49,13 @@ Model [P] (follows ``golden/README.md`` "Synthetic model, in brief" closely)
   few minutes; injected faults: corrupted records (bad CRC) and a few lost sync bytes, only
   inside overlaps where the other session holds a good copy, and isolated +1 s time-tag jumps
   that the repair rule of ``level0.md`` §4.1 pulls back. So level 1 holds every simulated
-  frame exactly once.
+  frame exactly once, and :meth:`SimulatedDay.expected_qa` gives every session QA counter of
+  ``level0.md`` §4.3 that the ingest must report (also written in the truth header).
+
+Known simplifications [P]: the filter-wheel decisions use the expected (not the drawn) rates;
+no dead time; the line equivalent widths are a smooth function of T fitted for flare
+temperatures, so below ~3 MK the model's GOES flux per unit EM is lower than CHIANTI's (a quiet
+day has realistic count rates and GOES levels, but its emission measures are too large).
 """
 from __future__ import annotations
 
