@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 #: The demo's days: (date, solar profile, class of the big flare or None).
 DEMO_DAYS = (("2024-05-01", "quiet", None), ("2024-05-02", "active", None), ("2024-05-03", "flare", "M2"))
-#: Start of the simulated span within each day (s after 00:00 UTC).
+#: Start of the simulated span within each day (s after 00:00 UTC), earlier when the span is long.
 DEMO_START_S = 36000.0
 
 
@@ -70,7 +70,8 @@ def run_demo(out: str | Path, *, hours: float = 3.0, seed: int = 0, caldb: str |
     out : path
         Output folder (created; an earlier demo there is continued, not replaced).
     hours : float
-        Hours simulated per day (from 10:00 UTC), 0 < hours <= 14.
+        Hours simulated per day, 0 < hours <= 24 (from 10:00 UTC, or earlier so that the span
+        ends by midnight).
     seed : int
         Seed of the first day (the others use seed + 1, seed + 2).
     caldb : path, optional
@@ -83,8 +84,9 @@ def run_demo(out: str | Path, *, hours: float = 3.0, seed: int = 0, caldb: str |
     from xsm.archive.verify import verify
     from xsm.products.simulate import default_caldb, simulate_day
 
-    if not 0 < hours <= 14:
-        raise ParameterError(f"--hours {hours}: give 0 < hours <= 14 (the span starts at 10:00 UTC)")
+    if not 0 < hours <= 24:
+        raise ParameterError(f"--hours {hours}: give 0 < hours <= 24")
+    start_s = min(DEMO_START_S, 86400.0 - hours * 3600.0)
     note = progress or (lambda s: None)
     out = Path(out)
     inbox, root, upload = out / "inbox", out / "archive", out / "upload"
@@ -93,7 +95,7 @@ def run_demo(out: str | Path, *, hours: float = 3.0, seed: int = 0, caldb: str |
     simulated = []
     for k, (date, profile, cls) in enumerate(days):
         sim = simulate_day(date, profile, seed + k, out / "level0" / date, caldb=cal, flare_class=cls,
-                           start_s=DEMO_START_S, duration_s=hours * 3600.0)
+                           start_s=start_s, duration_s=hours * 3600.0)
         for s in sim.sessions:
             _offer(s.package, inbox)
             _offer(s.trigger, inbox)

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: Housekeeping columns plotted (``level1.md`` HK table).
 HK_PLOT_COLUMNS = ("HVMonitor", "DetTemperature", "LV1Monitor", "SpecEvents")
+#: Instrument settings shown with their distinct values (``archive.md`` §3.3).
+SETTING_COLUMNS = ("LLDRefVoltage", "WindowLowerThresh", "WindowUpperThresh", "PileupRejMode", "PileupRejTime",
+                   "Ch1Start", "Ch1Stop", "Ch2Start", "Ch2Stop", "Ch3Start", "Ch3Stop", "MotorControlMode")
 #: At most this many points per plotted time series (every k-th row beyond).
 MAX_POINTS = 6000
 #: Yes/no/unknown cell classes of the status tables.
@@ -100,12 +103,14 @@ def read_counts(path: Path) -> tuple[np.ndarray, str, float]:
 
 
 def read_tables(hk_path: Path, sa_path: Path | None):
-    """Time, HK columns, theta, occultation flag and filter wheel of a level-1 day."""
+    """Time, HK columns, theta, occultation flag, filter wheel and settings of a level-1 day."""
     from xsm.products.level1 import read_hk, read_sa
 
     hk = read_hk(hk_path)
+    names = hk.data.dtype.names or ()
     t = np.asarray(hk["Time"], dtype=np.float64)
-    cols = {c: np.asarray(hk[c]) for c in HK_PLOT_COLUMNS if c in (hk.data.dtype.names or ())}
+    cols = {c: np.asarray(hk[c]) for c in HK_PLOT_COLUMNS if c in names}
+    cols["settings"] = {c: np.asarray(hk[c]) for c in SETTING_COLUMNS if c in names}
     wheel = np.asarray(hk["MotorIRPos"])
     theta = occult = None
     if sa_path is not None and Path(sa_path).is_file():
@@ -147,6 +152,7 @@ def _plots(out: Path, prefix: str, *, t0: float, lc: Path | None, spectra: Seque
         figs.append((f"{prefix}_cal_spec.png", cap))
     if hk is not None and hk.is_file():
         t, cols, theta, occult, wheel = read_tables(hk, sa)
+        facts["settings"] = settings_summary(cols.pop("settings"), wheel)
         if t.size:
             th = _thin(t, *cols.values())
             plots.housekeeping_png(out / f"{prefix}_hk.png", th[0], dict(zip(cols, th[1:])), t0=t0,
@@ -158,6 +164,17 @@ def _plots(out: Path, prefix: str, *, t0: float, lc: Path | None, spectra: Seque
                                    title="geometry: theta, occultation, filter wheel")
                 figs.append((f"{prefix}_geometry.png", "Geometry: Sun angle theta, occultation, filter wheel"))
     return figs, facts
+
+
+def settings_summary(settings: dict[str, np.ndarray], wheel: np.ndarray) -> dict[str, str]:
+    """Distinct values of each instrument setting (at most 4 shown) and the filter-wheel time."""
+    out = {}
+    for name, v in settings.items():
+        u = np.unique(v)
+        out[name] = ", ".join(str(x) for x in u[:4]) + (f" (+{u.size - 4} more)" if u.size > 4 else "")
+    pos, n = np.unique(np.asarray(wheel), return_counts=True)
+    out["filter wheel (frames)"] = ", ".join(f"{plots.WHEEL_LABELS.get(int(p), int(p))} {c}" for p, c in zip(pos, n))
+    return out
 
 
 def _figures_html(figs: list[tuple[str, str]]) -> str:
@@ -228,6 +245,7 @@ def session_page(summary_dir: Path, session_dir: Path, summary: dict) -> Path:
             "kernels": ", ".join(summary.get("kernels", [])) or "none"}
     if facts.get("fe55"):
         info["Fe-55 line (keV) / FWHM (eV)"] = f"{facts['fe55'].centre_kev:.3f} / {facts['fe55'].fwhm_ev:.0f}"
+    info.update(facts.get("settings", {}))
     nav = '<a href="../../index.html">index</a> · ' + " · ".join(
         f'<a href="../../days/{d}/index.html">{d}</a>' for d in summary["days"])
     return _product_page(out / "index.html", f"XSM session {seg}", nav, info, figs_all, products)
@@ -256,6 +274,7 @@ def day_page(root: Path, summary_dir: Path, day: str, session_dirs: Sequence[Pat
             "segments": ", ".join(drow.get("Segments") or [])}
     if facts.get("fe55"):
         info["Fe-55 line (keV) / FWHM (eV)"] = f"{facts['fe55'].centre_kev:.3f} / {facts['fe55'].fwhm_ev:.0f}"
+    info.update(facts.get("settings", {}))
     products = [("raw" if k in ("fits", "hk", "sa") else "calibrated" if k != "zip" else "zip", p.name,
                  _href(out, p)) for k, p in sorted(cur.items())]
     nav = '<a href="../../index.html">index</a>'

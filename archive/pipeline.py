@@ -47,11 +47,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xsm.archive.catalog import open_catalog
+from xsm.archive.catalog import catalog_path, open_catalog
 from xsm.archive.sources import Offer, md5_of, open_source
 from xsm.products.errors import ArchiveError, InputFormatError, ParameterError, StageError, XsmError
 from xsm.products.fitsio import atomic_path
-from xsm.products.met import date_tag, day_start_met, parse_date
+from xsm.products.met import date_tag, day_start_met, met_to_utc_string, parse_date
 from xsm.products.provenance import Mode
 
 log = logging.getLogger(__name__)
@@ -209,8 +209,8 @@ def queue_rows(root: str | Path, *, states: Iterable[str] | None = None) -> list
 def status(root: str | Path) -> dict:
     """Counts per stage and state, and the failure list (``xsm pipeline status``)."""
     root = Path(root)
-    if not (root / "archive.duckdb").exists():
-        raise ArchiveError(f"{root}: no catalog (archive.duckdb); run `xsm pipeline run` first")
+    if not catalog_path(root).exists():
+        raise ArchiveError(f"{root}: no catalog ({catalog_path(root).name}); run `xsm pipeline run` first")
     rows = queue_rows(root)
     counts = {s: {st: 0 for st in STATES} for s in ("sync", *STAGES)}
     for r in rows:
@@ -513,8 +513,6 @@ def stage_session(config: PipelineConfig, item: str, detail: dict) -> tuple[dict
         days.append(tag)
         products[tag] = {"level1": {"fits": Path(d.fits).name, "hk": Path(d.hk).name, "sa": Path(sa).name},
                          **{s: {k: p.name for k, p in kinds.items()} for s, kinds in paths.items()}}
-    from xsm.products.met import met_to_utc_string
-
     summary = {"segment": item, "L0File": pld.name, "package": detail.get("package"), "days": days,
                "Tstart": tstart, "Tstop": tstop,
                "StartTime": met_to_utc_string(tstart) if tstart is not None else None,
