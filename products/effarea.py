@@ -271,6 +271,7 @@ def _attenuation(inv_c: np.ndarray, lam1: np.ndarray, lam2: np.ndarray) -> np.nd
 #: Taylor sums: relative truncation bound, and the largest lambda*max|x - x0| they are used for.
 TAYLOR_TOL = 1e-15
 TAYLOR_MAX_LD = 1.0
+TAYLOR_TIERS = (0.01, 0.05, 0.2, TAYLOR_MAX_LD)
 #: exp(-(lam2 - lam1) x) below e^-40 (4e-18) is dropped against exp(-lam1 x).
 DROP_EXPONENT = 40.0
 
@@ -299,10 +300,20 @@ def _subgroup_sum(x: np.ndarray, s: np.ndarray, lam1: np.ndarray, lam2: np.ndarr
     d = x - x0
     dmax = float(np.abs(d).max())
     need2 = (lam2 - lam1) * float(x.min()) < DROP_EXPONENT
-    lam_needed = np.where(need2, lam2, lam1)
-    taylor = lam_needed * dmax <= TAYLOR_MAX_LD
-    K = _taylor_order(float((lam_needed[taylor] * dmax).max()) if taylor.any() else 0.0)
-    if K + 2 >= m or not taylor.any():
+    ld = np.where(need2, lam2, lam1) * dmax  # lam2 >= lam1: bounds both series
+    taylor = ld <= TAYLOR_MAX_LD
+    if not taylor.any():
+        return np.einsum("i,ij->j", s, _attenuation(x, lam1[None, :], lam2[None, :]))
+    # energies in tiers of lam*dmax, each with the series order its bound needs
+    tiers = []
+    lo = -1.0
+    for edge in TAYLOR_TIERS:
+        sel = np.flatnonzero((ld > lo) & (ld <= edge))
+        lo = edge
+        if sel.size:
+            tiers.append((sel, _taylor_order(float(ld[sel].max()))))
+    K = max(k for _, k in tiers)
+    if K + 2 >= m:
         return np.einsum("i,ij->j", s, _attenuation(x, lam1[None, :], lam2[None, :]))
     # c_k = (-1)^k M_k / k!
     powers = np.ones(m)
@@ -315,25 +326,25 @@ def _subgroup_sum(x: np.ndarray, s: np.ndarray, lam1: np.ndarray, lam2: np.ndarr
         coef[k] = (-1) ** k * float(s @ powers) / fact
     out = np.empty(lam1.size)
 
-    def series(lam):
-        p = np.full(lam.size, coef[K])
-        for k in range(K - 1, -1, -1):
+    def series(lam, kmax):
+        p = np.full(lam.size, coef[kmax])
+        for k in range(kmax - 1, -1, -1):
             p *= lam
             p += coef[k]
         e = np.maximum(-lam * x0, EXP_FLOOR)
         np.exp(e, out=e)
         return e * p
 
-    t = np.flatnonzero(taylor)
-    l1 = lam1[t]
-    res = series(l1)
-    t2 = need2[t]
-    if t2.any():
-        res[t2] -= series(lam2[t][t2])
-    out[t] = res
+    for t, kt in tiers:
+        res = series(lam1[t], kt)
+        t2 = need2[t]
+        if t2.any():
+            res[t2] -= series(lam2[t][t2], kt)
+        out[t] = res
     rest = np.flatnonzero(~taylor)
     if rest.size:
-        out[rest] = np.einsum("i,ij->j", s, _attenuation(x, lam1[rest][None, :], np.where(need2[rest], lam2[rest], np.inf)[None, :]))
+        out[rest] = np.einsum("i,ij->j", s, _attenuation(
+            x, lam1[rest][None, :], np.where(need2[rest], lam2[rest], np.inf)[None, :]))
     return out
 
 
@@ -435,7 +446,7 @@ def summed_area(theta, phi, detposr, group, ngroups: int, params, coef, mode: Mo
             out.append((g, _subgroup_sum(x_all[idx], s_all[idx], lam1_all[c], lam2_all[c])))
         return out
 
-    nthreads = threads or min(2, os.cpu_count() or 1)
+    nthreads = threads or 1  # the per-subgroup work is small numpy calls: threads only contend
     nb = max(1, min(len(subs), 8 * nthreads))
     batches = [subs[i::nb] for i in range(nb)]
     if nthreads > 1 and len(batches) > 1:
