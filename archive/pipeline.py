@@ -76,7 +76,7 @@ WORK_DIR, SUMMARY_DIR = "pipeline", "summary"
 #: Prefix of temporary directories (removed by :func:`recover`).
 TMP_PREFIX = ".tmp-"
 #: Orbit-wise columns the pipeline sets from a session (build_day rewrites the row).
-SESSION_ORBIT_COLUMNS = ("StartTime", "StopTime", "Tstart", "Tstop", "TotalExposure", "SunExposure",
+SESSION_ORBIT_COLUMNS = ("procstatus", "StartTime", "StopTime", "Tstart", "Tstop", "TotalExposure", "SunExposure",
                          "calstatus", "sunstatus", "indexfile", "PackageMd5", "DownloadedAt", "ProcessedAt")
 
 
@@ -288,6 +288,18 @@ def _tmpdir(final: Path) -> Path:
     return tmp
 
 
+@contextlib.contextmanager
+def staged_dir(final: Path):
+    """A temporary directory beside ``final``, moved into place on success, removed on error."""
+    tmp = _tmpdir(final)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _replace_dir(tmp, final)
+
+
 def _replace_dir(tmp: Path, final: Path) -> None:
     """Move a finished temporary directory into place (replacing an older one)."""
     if final.exists():
@@ -315,10 +327,9 @@ def static_kernel_files(config: PipelineConfig) -> list[Path]:
         return [p]
     d = config.path("static_kernels")
     if not (d / "done").is_file():
-        tmp = _tmpdir(d)
-        K.write_static_kernels(tmp)
-        (tmp / "done").write_text("xsm static kernels\n")
-        _replace_dir(tmp, d)
+        with staged_dir(d) as tmp:
+            K.write_static_kernels(tmp)
+            (tmp / "done").write_text("xsm static kernels\n")
     return K.StaticKernels(*(d / K.FILE_NAMES[k] for k in ("lsk", "pck", "fk", "ik")),
                            planetary_spk=K.planetary_spk_path(),
                            metakernel=d / K.FILE_NAMES["static_metakernel"]).files
@@ -465,18 +476,16 @@ def stage_extract(config: PipelineConfig, item: str, detail: dict) -> tuple[dict
     with tarfile.open(pkg, "r:*") as tar:
         for ss, kinds in sorted(segs.items()):
             seg = f"{item}_{ss}"
-            final = config.path("segments", seg)
-            tmp = _tmpdir(final)
-            for kind, name in kinds.items():
-                if kind not in suffix:
-                    continue
-                with tar.extractfile(name) as f, open(tmp / f"{seg}{suffix[kind]}", "wb") as dst:
-                    shutil.copyfileobj(f, dst, 1 << 20)
+            with staged_dir(config.path("segments", seg)) as tmp:
+                for kind, name in kinds.items():
+                    if kind not in suffix:
+                        continue
+                    with tar.extractfile(name) as f, open(tmp / f"{seg}{suffix[kind]}", "wb") as dst:
+                        shutil.copyfileobj(f, dst, 1 << 20)
             missing = [k for k in ("sclk", "spk", "ck") if k not in kinds]
             if missing:
                 log.warning("%s: segment %s lacks %s; its sun angles get the no-geometry fill", pkg.name, ss,
                             ", ".join(missing))
-            _replace_dir(tmp, final)
             out.append(seg)
             nxt.append(("session", seg, {"package": item}))
     return {**detail, "segments": out}, nxt
@@ -484,14 +493,19 @@ def stage_extract(config: PipelineConfig, item: str, detail: dict) -> tuple[dict
 
 def stage_session(config: PipelineConfig, item: str, detail: dict) -> tuple[dict, list]:
     """Per-session level 1 + sun angle and the three level-2 selections, written atomically."""
+    pld, kern = _segment_files(config, item)
+    kernels = [*static_kernel_files(config), *kern]
+    with staged_dir(config.path("sessions", item)) as tmp:
+        return _session_products(config, item, detail, pld, kernels, tmp)
+
+
+def _session_products(config: PipelineConfig, item: str, detail: dict, pld: Path, kernels: list[Path], tmp: Path
+                      ) -> tuple[dict, list]:
+    """The session stage's work, written into ``tmp``."""
     from xsm.archive.selections import make_selections, write_selections
     from xsm.products import geometry, level0
     from xsm.products import level2 as L2
 
-    pld, kern = _segment_files(config, item)
-    kernels = [*static_kernel_files(config), *kern]
-    final = config.path("sessions", item)
-    tmp = _tmpdir(final)
     res = level0.build_level1([pld], tmp / "level1", mode=config.mode, overwrite=True)
     seg_rows = [s for s in res.segments if s["L0File"] == pld.name] or res.segments
     stats = dict(seg_rows[0]["stats"]) if seg_rows else {}
@@ -519,21 +533,20 @@ def stage_session(config: PipelineConfig, item: str, detail: dict) -> tuple[dict
                "StopTime": met_to_utc_string(tstop) if tstop is not None else None,
                "TotalExposure": float(n_frames), "SunExposure": sun_exp, "sunstatus": sun_exp > 0,
                "calstatus": cal, "stats": stats, "products": products,
-               "kernels": [k.name for k in kern]}
+               "kernels": [k.name for k in kernels if k.name.startswith(item)]}
     (tmp / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True, default=float) + "\n")
-    _replace_dir(tmp, final)
     return {**detail, "days": days, "Tstop": tstop}, [("session_qa", item, {"days": days})]
 
 
 def _orbit_values(config: PipelineConfig, seg: str, summary: dict) -> dict:
+    """The orbit-wise columns of a processed segment (``archive.md`` §4.2, ``SESSION_ORBIT_COLUMNS``)."""
     pkg = _rows(Path(config.root), "SELECT detail FROM queue WHERE stage = 'download' AND item = ?",
                 [summary.get("package") or seg.rsplit("_", 1)[0]])
     dl = json.loads(pkg[0]["detail"]) if pkg and pkg[0]["detail"] else {}
     page = config.summary / "sessions" / seg / "index.html"
-    return {"StartTime": summary["StartTime"], "StopTime": summary["StopTime"], "Tstart": summary["Tstart"],
-            "Tstop": summary["Tstop"], "TotalExposure": summary["TotalExposure"],
-            "SunExposure": summary["SunExposure"], "calstatus": summary["calstatus"],
-            "sunstatus": summary["sunstatus"], "indexfile": _rel(config, page),
+    return {"procstatus": True, **{k: summary[k] for k in ("StartTime", "StopTime", "Tstart", "Tstop", "TotalExposure",
+                                                          "SunExposure", "calstatus", "sunstatus")},
+            "indexfile": _rel(config, page),
             "PackageMd5": dl.get("md5"),
             "DownloadedAt": _dt.datetime.fromisoformat(dl["downloaded_at"]) if dl.get("downloaded_at") else None,
             "ProcessedAt": _now()}
@@ -555,6 +568,18 @@ def _apply_orbit(config: PipelineConfig, segs: Iterable[str]) -> None:
                 sets = ", ".join(f'"{k}" = ?' for k in SESSION_ORBIT_COLUMNS)
                 cat.con.execute(f"UPDATE xsmorbitdata SET {sets} WHERE L0File = ?",
                                 [v[k] for k in SESSION_ORBIT_COLUMNS] + [key])
+
+
+def _segment_failed(config: PipelineConfig, seg: str) -> None:
+    """Record a segment whose own processing failed in the orbit-wise table (procstatus false)."""
+    sid, _, ss = seg.rpartition("_")
+    with open_catalog(config.root) as cat:
+        key = f"{seg}.pld"
+        if cat.rows("SELECT 1 FROM xsmorbitdata WHERE L0File = ?", [key]):
+            cat.con.execute("UPDATE xsmorbitdata SET procstatus = false WHERE L0File = ?", [key])
+        else:
+            cat.upsert_segment({"L0File": key, "SessionId": sid, "Segment": ss, "Station": sid[5:8],
+                                "Orbit": int(sid[11:16]) if sid[11:16].isdigit() else None, "procstatus": False})
 
 
 def ready_days(config: PipelineConfig, *, flush: bool) -> dict[str, list[str]]:
@@ -719,6 +744,8 @@ def run_item(config: PipelineConfig, row: dict) -> bool:
             msg = f"{type(exc).__name__}: {msg}"
         log.error("%s %s: failed: %s\n%s", stage, item, msg, traceback.format_exc())
         _finish(config.root, stage, item, "failed", error=msg, log_path=_rel(config, lp))
+        if stage in SEGMENT_STAGES:
+            _segment_failed(config, item)
         return False
     finally:
         top.removeHandler(handler)

@@ -214,3 +214,25 @@ def test_day_merged_only_when_complete(tmp_path):
     assert ready_days(cfg, flush=True) == {"20240501": ["A_00", "C_00"], "20240502": ["C_00", "E_00"]}
     assert queue_ready_days(cfg, flush=False) == ["20240501"]
     assert queue_ready_days(cfg, flush=False) == []  # queued once for the same segment set
+
+
+def test_failed_session_recorded_and_not_merged(tmp_path, real_caldb):
+    """A package that extracts but whose level 0 cannot be decoded: the session goes to the
+    failure list, the orbit-wise row says so, no day is merged from it, the index shows it."""
+    import numpy as np
+
+    from xsm.products.level0 import write_session
+
+    inbox = tmp_path / "inbox"
+    sid = "XSM01G26CHO0000100NNNN24122100000000"
+    write_session(inbox, sid, [np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes()])
+    cfg = config_for(tmp_path / "archive", str(inbox), real_caldb)
+    summary = run(cfg)
+    assert summary.failed == [{"stage": "session", "item": f"{sid}_00"}]
+    (f,) = status(cfg.root)["failed"]
+    assert f["error"].startswith(str(cfg.work / "segments" / f"{sid}_00" / f"{sid}_00.pld"))
+    assert "\n" not in f["error"] and (cfg.root / f["log"]).is_file()
+    row = run_query(cfg.root, "SELECT L0File, procstatus FROM xsmorbitdata").as_dicts()
+    assert row == [{"L0File": f"{sid}_00.pld", "procstatus": False}]
+    assert not _rows(cfg, "merge") and not (cfg.work / "sessions" / f"{sid}_00").exists()
+    assert not list((cfg.work / "sessions").glob(".tmp-*"))
