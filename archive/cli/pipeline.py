@@ -131,8 +131,10 @@ def retry_cmd(
 @app.command("rerun")
 @handle_errors
 def rerun_cmd(
-    days: str = typer.Option(..., "--days", help="D1..D2 (YYYY-MM-DD or YYYYMMDD; one day: D1)."),
-    from_stage: str = typer.Option(..., "--from-stage", help="Stage to restart from (download .. upload)."),
+    from_stage: str = typer.Option(..., "--from-stage", "--stage",
+                                   help="Stage to restart from (download .. upload)."),
+    days: str = typer.Option(None, "--days", help="D1..D2 (YYYY-MM-DD or YYYYMMDD; one day: D1)."),
+    items: list[str] = typer.Option(None, "--item", help="An item (package, segment or day); repeat."),
     archive: Path = ARCHIVE_OPTION,
     upload_dir: Path = UPLOAD_OPTION,
     caldb: Path = CALDB_OPTION,
@@ -140,12 +142,18 @@ def rerun_cmd(
     queue_only: bool = typer.Option(False, "--queue-only", help="Only queue (the next run processes them)."),
     json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
 ) -> None:
-    """Re-execute the items of a day range from a stage on (downstream products rebuilt)."""
-    from xsm.archive.pipeline import process, rerun
+    """Re-execute the items of a day range (or given items) from a stage on; downstream is rebuilt."""
+    from xsm.archive.pipeline import process, rerun, retry
+    from xsm.products.errors import ParameterError
 
-    d0, _, d1 = days.partition("..")
+    if bool(days) == bool(items):
+        raise ParameterError("rerun: give either --days D1..D2 or --item ID")
     cfg = _config(archive, None, upload_dir, caldb, static_kernels)
-    queued = rerun(cfg, d0, d1 or d0, from_stage)
+    if items:
+        queued = [q for it in items for q in retry(cfg, it, from_stage)]
+    else:
+        d0, _, d1 = days.partition("..")
+        queued = rerun(cfg, d0, d1 or d0, from_stage)
     if not json_out:
         console.print(f"{len(queued)} item(s) queued at {from_stage}", highlight=False)
     if queue_only:

@@ -182,6 +182,15 @@ def test_status_retry_rerun_cli(http_archive):
     assert r.exit_code == 2 and "no day of 20230101..20230101" in r.output
     r = runner.invoke(app, ["pipeline", "retry", "20240501", "--from-stage", "extract", "-A", str(cfg.root)])
     assert r.exit_code == 2 and "is a day" in r.output
+    # archive.md §3.2 form: --stage S --item ID (the day page again)
+    page = cfg.summary / "days" / "20240501" / "index.html"
+    page.unlink()
+    r = runner.invoke(app, ["pipeline", "rerun", "--stage", "day_qa", "--item", "20240501", "-A", str(cfg.root),
+                            "--upload-dir", str(cfg.upload_dir), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["done"] == {"day_qa": 1, "archive": 1, "upload": 1} and page.is_file()
+    r = runner.invoke(app, ["pipeline", "rerun", "--stage", "merge", "-A", str(cfg.root)])
+    assert r.exit_code == 2 and "either --days" in r.output
 
 
 def test_day_merged_only_when_complete(tmp_path):
