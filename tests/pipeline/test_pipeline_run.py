@@ -245,3 +245,17 @@ def test_failed_session_recorded_and_not_merged(tmp_path, real_caldb):
     assert row == [{"L0File": f"{sid}_00.pld", "procstatus": False}]
     assert not _rows(cfg, "merge") and not (cfg.work / "sessions" / f"{sid}_00").exists()
     assert not list((cfg.work / "sessions").glob(".tmp-*"))
+
+
+def test_watch_polls_and_offers_new_packages_once(tmp_path, real_caldb):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for k in range(2):
+        sid = f"XSM01G26CHO000010{k}NNNN24122100000000"
+        (inbox / f"{sid}.tar").write_bytes(b"y" * 100)
+        (inbox / f"{sid}.trg").write_text("size=100\n")
+    cfg = config_for(tmp_path / "archive", str(inbox), real_caldb)
+    summary = run(cfg, watch=True, interval_s=0.0, max_passes=3)
+    assert summary.synced == 2  # offered once each over three polls
+    assert [f["stage"] for f in summary.failed] == ["extract", "extract"]  # not tar files
+    assert _rows(cfg, "sync")[str(inbox)]["detail"] == {"offered": 2, "new": 0}
