@@ -428,10 +428,13 @@ def summed_area(theta, phi, detposr, group, ngroups: int, params, coef, mode: Mo
     lam1_low = coef.be * tmin[0] + coef.si * tmin[1] + coef.sio2 * tmin[2]
     live = lam1_low * terms.inv_c.min() < 110.0
     sub = AbsCoef(coef.energy[live], coef.be[live], coef.si[live], coef.sio2[live], coef.grid)
-    lam1_all, lam2_all = _lambdas(params, sub, ucells)
-    cell_row = np.searchsorted(ucells, terms.cell)
+    # cells with equal thicknesses share the exponents (alpha only enters the per-frame scale)
+    thick = np.stack([params.be[ucells], params.deadsi[ucells], params.sio2[ucells], params.detsi[ucells]], 1)
+    _, first, cls = np.unique(thick, axis=0, return_index=True, return_inverse=True)
+    lam1_all, lam2_all = _lambdas(params, sub, ucells[first])
+    cell_row = cls.ravel()[np.searchsorted(ucells, terms.cell)]
     # sub-groups: frames of one output group sharing one parameter cell
-    key = group * ucells.size + cell_row
+    key = group * (int(cell_row.max()) + 1) + cell_row
     order = np.argsort(key, kind="stable")
     ks = key[order]
     bounds = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1], True])
