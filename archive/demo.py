@@ -61,7 +61,7 @@ def _offer(src: Path, inbox: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def run_demo(out: str | Path, *, hours: float = 3.0, seed: int = 0, caldb: str | Path | None = None,
+def run_demo(out: str | Path, *, hours: float = 24.0, seed: int = 0, caldb: str | Path | None = None,
              days=DEMO_DAYS, progress: Callable[[str], None] | None = None) -> DemoResult:
     """Simulate the demo days, run the pipeline on them, verify the archive.
 

@@ -17,7 +17,7 @@ from xsm.archive.cli.common import console, handle_errors, print_json, print_tab
 @handle_errors
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
-    hours: float = typer.Option(3.0, "--hours", help="Hours simulated per day (0-24; from 10:00 UTC when they fit)."),
+    hours: float = typer.Option(24.0, "--hours", help="Hours simulated per day (0-24; whole days by default)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the first simulated day."),
     caldb: Path = typer.Option(None, "--caldb", envvar="XSM_CALDB",
                                help="CALDB root (default: the shared real CALDB, else a synthetic CALDB "
