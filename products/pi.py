@@ -239,19 +239,21 @@ class PIFrames:
 
 
 def nine_bit(spec, mode: Mode = Mode.DEFAULT) -> np.ndarray:
-    """9-bit channel counts (``(F, M)``, int64) of PHA words ``spec`` (``(F, >=963)``).
+    """9-bit channel counts (``(F, M)``, int32 for int32 words, else int64) of PHA words ``spec`` (``(F, >=963)``).
 
     Default mode uses channels 0-960 only (M = 481; channel 480 holds PHA 960 alone); compat keeps
     the overflow and ULD words (M = 482; 961 pairs with 960, 962 is channel 481).
     """
     spec = np.asarray(spec)
     F = spec.shape[0]
+    # 16-bit words: pair sums fit int32 when the words come as int32 (less memory traffic)
+    odt = np.int32 if spec.dtype.itemsize <= 4 and np.issubdtype(spec.dtype, np.integer) else np.int64
     if mode == Mode.DEFAULT:
-        out = np.empty((F, LAST_CHANNEL // 2 + 1), dtype=np.int64)
+        out = np.empty((F, LAST_CHANNEL // 2 + 1), dtype=odt)
         np.add(spec[:, 0:LAST_CHANNEL:2], spec[:, 1:LAST_CHANNEL:2], out=out[:, :-1])
         out[:, -1] = spec[:, LAST_CHANNEL]
         return out
-    out = np.empty((F, (ULD_WORD + 1) // 2 + 1), dtype=np.int64)
+    out = np.empty((F, (ULD_WORD + 1) // 2 + 1), dtype=odt)
     np.add(spec[:, 0:ULD_WORD:2], spec[:, 1:ULD_WORD:2], out=out[:, :-1])
     out[:, -1] = spec[:, ULD_WORD]
     return out

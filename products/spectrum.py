@@ -519,6 +519,9 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
 
 def _group_sum(key: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sum ``values`` rows by ``key``: (index of the first row of each group, sums)."""
+    if key.size < 2 or np.all(key[1:] >= key[:-1]):  # already grouped: no gather
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        return starts, np.add.reduceat(values, starts, axis=0)
     order = np.argsort(key, kind="stable")
     k = key[order]
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
