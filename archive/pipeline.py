@@ -742,7 +742,8 @@ def run_item(config: PipelineConfig, row: dict) -> bool:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if not isinstance(exc, XsmError):
             msg = f"{type(exc).__name__}: {msg}"
-        log.error("%s %s: failed: %s\n%s", stage, item, msg, traceback.format_exc())
+        log.error("%s %s: failed: %s", stage, item, msg)
+        log.info("traceback of %s %s:\n%s", stage, item, traceback.format_exc())  # the log file only
         _finish(config.root, stage, item, "failed", error=msg, log_path=_rel(config, lp))
         if stage in SEGMENT_STAGES:
             _segment_failed(config, item)
