@@ -40,7 +40,7 @@ print(json.dumps({"wall_s": round(wall, 2), "peak_rss_bytes": peak, "stage_secon
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hours", type=float, default=2.0, help="Hours simulated (from 10:00 UTC).")
+    ap.add_argument("--hours", type=float, default=2.0, help="Hours simulated (from 10:00 UTC, earlier for long spans).")
     ap.add_argument("--keep", action="store_true", help="Keep the work folder.")
     args = ap.parse_args()
     from xsm.products.simulate import default_caldb, simulate_day
@@ -48,7 +48,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
     caldb = default_caldb(work / "caldb")
     t0 = time.perf_counter()
-    sim = simulate_day("2024-05-03", "flare", 1, work / "inbox", caldb=caldb, start_s=36000.0,
+    sim = simulate_day("2024-05-03", "flare", 1, work / "inbox", caldb=caldb, start_s=min(36000.0, 86400.0 - args.hours * 3600.0),
                        duration_s=args.hours * 3600.0)
     t_sim = time.perf_counter() - t0
     out = subprocess.run([sys.executable, "-c", CHILD, str(work / "archive"), str(work / "inbox"),
