@@ -121,18 +121,24 @@ def read_tables(hk_path: Path, sa_path: Path | None):
 
 # ----------------------------------------------------------------------------- plots of a day
 
-def _plots(out: Path, prefix: str, *, t0: float, lc: Path | None, spectra: Sequence[tuple[str, Path]],
-           hk: Path | None, sa: Path | None, cal: tuple[np.ndarray, np.ndarray] | None
-           ) -> tuple[list[tuple[str, str]], dict]:
-    """Make the PNGs of one day (or session day); returns [(file name, caption)] and facts."""
+def _plots(out: Path, prefix: str, *, t0: float, lcs: Sequence[tuple[str, Path | None]],
+           spectra: Sequence[tuple[str, Path | None]], hk: Path | None, sa: Path | None,
+           cal: tuple[np.ndarray, np.ndarray] | None) -> tuple[list[tuple[str, str]], dict]:
+    """Make the PNGs of one day (or session day); returns [(file name, caption)] and facts.
+
+    ``lcs`` and ``spectra``: (selection label, file) pairs; the sun light curve is ``<prefix>_lc.png``.
+    """
     figs: list[tuple[str, str]] = []
     facts: dict = {}
-    if lc is not None and lc.is_file():
+    for label, lc in lcs:
+        if lc is None or not lc.is_file():
+            continue
         t, r = read_rate(lc)
         if t.size:
             t, r = _thin(t, r)
-            plots.lightcurve_png(out / f"{prefix}_lc.png", t, r, t0=t0, title=f"light curve: {lc.name}")
-            figs.append((f"{prefix}_lc.png", f"Light curve ({lc.name})"))
+            name = f"{prefix}_lc.png" if label == "sun" else f"{prefix}_{label}_lc.png"
+            plots.lightcurve_png(out / name, t, r, t0=t0, title=f"{label} light curve: {lc.name}")
+            figs.append((name, f"{label.capitalize()} light curve ({lc.name})"))
     for label, p in spectra:
         if p is None or not p.is_file():
             continue
@@ -220,11 +226,10 @@ def session_page(summary_dir: Path, session_dir: Path, summary: dict) -> Path:
     for tag, prods in summary["products"].items():
         l1 = session_dir / "level1"
         l2 = session_dir / "level2" / tag
-        sun, raw = prods.get("sun", {}), prods.get("raw", {})
-        lc = l2 / sun["lc"] if "lc" in sun else (l2 / raw["lc"] if "lc" in raw else None)
+        lcs = [(s, l2 / prods[s]["lc"]) for s in ("sun", "raw") if "lc" in prods.get(s, {})]
         spectra = [(s, l2 / prods[s]["pha"]) for s in ("sun", "raw") if "pha" in prods.get(s, {})]
         cal = _load_cal(sorted(l2.glob("*_cal_spectrum.npz")))
-        figs, f = _plots(out, tag, t0=float(summary["Tstart"]), lc=lc, spectra=spectra,
+        figs, f = _plots(out, tag, t0=float(summary["Tstart"]), lcs=lcs, spectra=spectra,
                          hk=l1 / prods["level1"]["hk"], sa=l1 / prods["level1"]["sa"], cal=cal)
         figs_all += figs
         facts.update(f)
@@ -264,7 +269,7 @@ def day_page(root: Path, summary_dir: Path, day: str, session_dirs: Sequence[Pat
     cur = {r["kind"]: root / r["path"] for r in rows}
     t0 = float(drow.get("Tstart") or 0.0)
     cal = _load_cal(sorted(f for d in session_dirs for f in (Path(d) / "level2" / day).glob("*_cal_spectrum.npz")))
-    figs, facts = _plots(out, day, t0=t0, lc=cur.get("lc"), spectra=[("sun", cur.get("pha"))],
+    figs, facts = _plots(out, day, t0=t0, lcs=[("sun", cur.get("lc"))], spectra=[("sun", cur.get("pha"))],
                          hk=cur.get("hk"), sa=cur.get("sa"), cal=cal)
     info = {"day": day, "version": drow.get("Version"), "start (UTC)": drow.get("StartTime"),
             "stop (UTC)": drow.get("StopTime"), "exposure (s)": _num(drow.get("TotalExposure")),

@@ -770,6 +770,7 @@ def drain(config: PipelineConfig, *, flush: bool | None = None,
     """Process every queue until all are empty (merges queued as days become complete)."""
     summary = summary or RunSummary()
     flush = config.flush if flush is None else flush
+    ran = False
     while True:
         row = _claim(config.root)
         if row is None:
@@ -785,6 +786,11 @@ def drain(config: PipelineConfig, *, flush: bool | None = None,
             summary.failed.append({"stage": row["stage"], "item": row["item"]})
         if progress:
             progress(row["stage"], row["item"], ok)
+        ran = True
+    if ran:  # statuses set by the last stages (archive, upload) and the failures
+        from xsm.archive import pages
+
+        pages.index_page(config.root, config.summary)
     return summary
 
 

@@ -1,6 +1,7 @@
 """Summary pages: served read-only, opened in headless Chromium; the Fe-55 line fit."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -46,6 +47,10 @@ def test_index_page_in_chromium_lists_the_day_sessions_and_failure(served, tmp_p
     r = _chromium(tmp_path, "--dump-dom", f"{served}/summary/index.html")
     dom = r.stdout
     assert '<tr class="day" data-day="20240501">' in dom
+    row = dom[dom.index('data-day="20240501"'):].split("</tr>", 1)[0]
+    # processed, Sun, calibration (none in a 20-minute span), archived, uploaded
+    flags = re.findall(r'<td class="(ok|fail|none)">', row)
+    assert flags == ["ok", "ok", "fail", "ok", "ok"]
     assert '<a href="days/20240501/index.html">20240501</a>' in dom
     assert dom.count('<tr class="session">') == len(pipeline_sim.sessions)
     for s in pipeline_sim.sessions:
