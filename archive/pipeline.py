@@ -144,12 +144,34 @@ class RunSummary:
 
 # ----------------------------------------------------------------------------- queue (catalog)
 
+#: DuckDB lets one process at a time open the catalog: another one (``xsm pipeline status``,
+#: a query) holding it briefly makes an open wait, up to this many tries this far apart.
+CATALOG_OPEN_ATTEMPTS, CATALOG_RETRY_S = 100, 0.1
+
+
+@contextlib.contextmanager
+def catalog(root: str | Path):
+    """:func:`xsm.archive.catalog.open_catalog`, waiting while another process holds the file."""
+    for k in range(CATALOG_OPEN_ATTEMPTS):
+        stack = contextlib.ExitStack()
+        try:
+            cat = stack.enter_context(open_catalog(root))
+        except ArchiveError as exc:
+            if "cannot open catalog" not in str(exc) or k + 1 == CATALOG_OPEN_ATTEMPTS:
+                raise
+            time.sleep(CATALOG_RETRY_S)
+            continue
+        with stack:
+            yield cat
+        return
+
+
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
 
 def _rows(root: Path, sql: str, params=()) -> list[dict]:
-    with open_catalog(root) as cat:
+    with catalog(root) as cat:
         return cat.rows(sql, list(params))
 
 
@@ -157,7 +179,7 @@ def enqueue(root: Path, stage: str, item: str, detail: dict | None = None, *, re
     """Put ``item`` into ``stage``'s input queue (state ``pending``); keeps a known detail."""
     if stage not in STAGES and stage != "sync":
         raise ParameterError(f"stage {stage!r}: use one of {', '.join(STAGES)}")
-    with open_catalog(root) as cat:
+    with catalog(root) as cat:
         old = cat.rows("SELECT detail, attempts FROM queue WHERE stage = ? AND item = ?", [stage, item])
         merged = {**(json.loads(old[0]["detail"]) if old and old[0]["detail"] else {}), **(detail or {})}
         attempts = 0 if reset or not old else old[0]["attempts"]
@@ -169,7 +191,7 @@ def enqueue(root: Path, stage: str, item: str, detail: dict | None = None, *, re
 def _claim(root: Path) -> dict | None:
     """The next pending item, earliest stage first; marked ``running`` (one pipeline: the lock)."""
     order = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES))
-    with open_catalog(root) as cat:
+    with catalog(root) as cat:
         r = cat.rows(f"SELECT * FROM queue WHERE state = 'pending' AND stage <> 'sync' "
                      f"ORDER BY CASE stage {order} END, enqueued_at, item LIMIT 1")
         if not r:
@@ -184,7 +206,7 @@ def _claim(root: Path) -> dict | None:
 
 def _finish(root: Path, stage: str, item: str, state: str, *, detail: dict | None = None,
             error: str | None = None, log_path: str | None = None) -> None:
-    with open_catalog(root) as cat:
+    with catalog(root) as cat:
         cat.con.execute("UPDATE queue SET state = ?, finished_at = ?, error = ?, log_path = ?, "
                         "detail = coalesce(?, detail) WHERE stage = ? AND item = ?",
                         [state, _now(), error, log_path,
@@ -256,7 +278,7 @@ def recover(config: PipelineConfig) -> int:
     Call with the lock held. Returns the number of items reset.
     """
     root = Path(config.root)
-    with open_catalog(root) as cat:
+    with catalog(root) as cat:
         n = cat.rows("SELECT count(*) AS n FROM queue WHERE state = 'running'")[0]["n"]
         cat.con.execute("UPDATE queue SET state = 'pending', error = 'interrupted; resumed' "
                         "WHERE state = 'running'")
@@ -555,7 +577,7 @@ def _orbit_values(config: PipelineConfig, seg: str, summary: dict) -> dict:
 def _apply_orbit(config: PipelineConfig, segs: Iterable[str]) -> None:
     """Write the pipeline's orbit-wise columns of segments (the row keeps build_day's columns)."""
     vals = {s: _orbit_values(config, s, _session_summary(config, s)) for s in segs}
-    with open_catalog(config.root) as cat:
+    with catalog(config.root) as cat:
         for seg, v in vals.items():
             summary = _session_summary(config, seg)
             key = summary["L0File"]
@@ -573,7 +595,7 @@ def _apply_orbit(config: PipelineConfig, segs: Iterable[str]) -> None:
 def _segment_failed(config: PipelineConfig, seg: str) -> None:
     """Record a segment whose own processing failed in the orbit-wise table (procstatus false)."""
     sid, _, ss = seg.rpartition("_")
-    with open_catalog(config.root) as cat:
+    with catalog(config.root) as cat:
         key = f"{seg}.pld"
         if cat.rows("SELECT 1 FROM xsmorbitdata WHERE L0File = ?", [key]):
             cat.con.execute("UPDATE xsmorbitdata SET procstatus = false WHERE L0File = ?", [key])
@@ -659,7 +681,7 @@ def stage_day_qa(config: PipelineConfig, item: str, detail: dict) -> tuple[dict,
     seg_list = json.loads(segs[0]["detail"]).get("segments", []) if segs else []
     page = pages.day_page(config.root, config.summary, item,
                           [config.path("sessions", s) for s in seg_list])
-    with open_catalog(config.root) as cat:
+    with catalog(config.root) as cat:
         cat.update_day(item, indexfile=_rel(config, page))
     pages.index_page(config.root, config.summary)
     return {**detail, "page": _rel(config, page)}, []
@@ -670,7 +692,7 @@ def stage_archive(config: PipelineConfig, item: str, detail: dict) -> tuple[dict
     from xsm.archive.verify import verify
 
     rep = verify(config.root, days=[item])
-    with open_catalog(config.root) as cat:
+    with catalog(config.root) as cat:
         cat.update_day(item, archivestatus=rep.ok)
     if not rep.ok:
         first = rep.problems[0]
@@ -681,10 +703,10 @@ def stage_archive(config: PipelineConfig, item: str, detail: dict) -> tuple[dict
 def stage_upload(config: PipelineConfig, item: str, detail: dict) -> tuple[dict, list]:
     """Copy the day's zip, its label and sidecar to the destination; md5 re-checked."""
     if config.upload_dir is None:
-        with open_catalog(config.root) as cat:
+        with catalog(config.root) as cat:
             cat.update_day(item, uploadstatus=False)
         return {**detail, "uploaded": False, "note": "no upload destination configured"}, []
-    with open_catalog(config.root) as cat:
+    with catalog(config.root) as cat:
         z = cat.rows("SELECT path, md5, label FROM products WHERE day = ? AND kind = 'zip' AND current "
                      "ORDER BY version DESC LIMIT 1", [item])
     if not z:
@@ -701,7 +723,7 @@ def stage_upload(config: PipelineConfig, item: str, detail: dict) -> tuple[dict,
             shutil.copyfile(f, tmp)
     if md5_of(dest / zpath.name) != z[0]["md5"]:
         raise StageError(f"{dest / zpath.name}: md5 of the uploaded zip differs from the catalog")
-    with open_catalog(config.root) as cat:
+    with catalog(config.root) as cat:
         cat.update_day(item, uploadstatus=True)
     return {**detail, "uploaded": True, "destination": str(dest)}, []
 
@@ -899,7 +921,7 @@ def rerun(config: PipelineConfig, day_from: str, day_to: str, from_stage: str) -
             enqueue(root, from_stage, it)
         if from_stage not in DAY_STAGES:
             # the days must be merged again once their segments are done
-            with open_catalog(root) as cat:
+            with catalog(root) as cat:
                 cat.con.execute("UPDATE queue SET detail = NULL WHERE stage = 'merge' AND item BETWEEN ? AND ?",
                                 [d0, d1])
     return [(from_stage, it) for it in items]

@@ -259,3 +259,24 @@ def test_watch_polls_and_offers_new_packages_once(tmp_path, real_caldb):
     assert summary.synced == 2  # offered once each over three polls
     assert [f["stage"] for f in summary.failed] == ["extract", "extract"]  # not tar files
     assert _rows(cfg, "sync")[str(inbox)]["detail"] == {"offered": 2, "new": 0}
+
+
+def test_catalog_busy_in_another_process_is_waited_for(tmp_path):
+    """DuckDB: one process at a time; the pipeline's opens wait (``xsm query`` meanwhile)."""
+    import subprocess
+    import sys
+
+    from xsm.archive.catalog import catalog_path
+    from xsm.archive.pipeline import enqueue
+
+    cfg = config_for(tmp_path / "archive", None, None)
+    enqueue(cfg.root, "download", "X", {"package": "X.tar"})
+    hold = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "time.sleep(1.5); c.close()")
+    p = subprocess.Popen([sys.executable, "-c", hold, str(catalog_path(cfg.root))], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        assert status(cfg.root)["counts"]["download"]["pending"] == 1
+    finally:
+        p.wait(timeout=30)
+        p.stdout.close()
