@@ -28,16 +28,11 @@ from astropy.io import fits
 
 from xsm.products import fitsio
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
+from xsm.products.met import date_obs_value
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.addspec")
 
-
-def _bitpix16(prim: fits.PrimaryHDU) -> None:
-    """Keep BITPIX = 16 of the empty primary HDU as the reference writes it (astropy would write 8
-    for an HDU without data)."""
-    prim.header["BITPIX"] = 16
-    prim._bitpix = 16
 
 N_ARF = 3000
 #: Band (keV) of the counts used as ARF weights with ``arf_weighting = "counts"``.
@@ -361,14 +356,14 @@ def added_hdulist(added: AddedSpectrum, filename: str, *, date: str | None = Non
     else:
         cform, carr = "E", added.counts.astype(np.float32)
     prim = fitsio.primary_hdu(filename, creator, "Type-I PHA file", date=date, mode=mode)
-    _bitpix16(prim)
     cols = [fits.Column("CHANNEL", "1J", array=np.arange(n, dtype=np.int32)),
             fits.Column("COUNTS", f"1{cform}", array=carr, unit=None if compat else "count"),
             fits.Column("STAT_ERR", "1E", array=added.stat_err.astype(np.float32)),
             fits.Column("SYS_ERR", "1E", array=added.sys_err.astype(np.float32))]
     ext = fits.BinTableHDU.from_columns(cols, name="SPECTRUM")
     h = ext.header
-    cards = [("DATE-OBS", added.date_obs), ("DATE-END", added.date_end),
+    cards = [("DATE-OBS", date_obs_value(added.date_obs, mode)),
+             ("DATE-END", date_obs_value(added.date_end, mode)),
              ("TSTART", added.tstart), ("TSTOP", added.tstop), ("TIMESYS", "UTC"), ("MJDREF", 57754.0)]
     cards += [(k, v) for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode)
               if k not in ("FILENAME", "DATE", "CONTENT")]
@@ -415,15 +410,15 @@ def added_arf_hdulist(added: AddedSpectrum, filename: str, *, date: str | None =
     prov = _provenance(added)
     lo, hi = arf_grid(mode)
     prim = fitsio.primary_hdu(filename, creator, "Ancillary Response File", date=date, mode=mode)
-    _bitpix16(prim)
     cols = [fits.Column("ENERG_LO", "1E", array=lo, unit=None if compat else "keV"),
             fits.Column("ENERG_HI", "1E", array=hi, unit=None if compat else "keV"),
             fits.Column("SPECRESP", "1E", array=added.arf.astype(np.float32),
                         unit=None if compat else "cm**2")]
     ext = fits.BinTableHDU.from_columns(cols, name="SPECRESP")
     h = ext.header
-    cards = [("DATE-OBS", added.date_obs), ("DATE-END", added.date_end), ("TSTART", added.tstart),
-             ("TSTOP", added.tstop), ("TIMESYS", "UTC"), ("MJDREF", 57754.0)]
+    cards = [("DATE-OBS", date_obs_value(added.date_obs, mode)),
+             ("DATE-END", date_obs_value(added.date_end, mode)),
+             ("TSTART", added.tstart), ("TSTOP", added.tstop), ("TIMESYS", "UTC"), ("MJDREF", 57754.0)]
     cards += [(k, v) for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode)
               if k in ("MISSION", "TELESCOP", "INSTRUME", "ORIGIN", "CREATOR")]
     cards.append(("CONTENT", "ARF"))

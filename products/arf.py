@@ -18,7 +18,7 @@ from astropy.io import fits
 
 from xsm.products import effarea, fitsio
 from xsm.products.errors import InputFormatError
-from xsm.products.met import met_to_utc_string
+from xsm.products.met import date_obs_value
 from xsm.products.provenance import Mode, Provenance
 
 N_ARF = 3000
@@ -101,9 +101,10 @@ def arf_hdulist(arf: Arf, filename: str, *, creator: str, prov: Provenance, hist
     ext = fits.BinTableHDU.from_columns(cols, name="SPECRESP")
     h = ext.header
     if date_obs is None:
-        date_obs, date_end = met_to_utc_string(tstart), met_to_utc_string(tstop)
-    cards = [("DATE-OBS", date_obs), ("DATE-END", date_end), ("TSTART", float(tstart)),
-             ("TSTOP", float(tstop)), ("TIMESYS", "UTC"), ("MJDREF", 57754.0), ("CONTENT", "ARF")]
+        date_obs, date_end = tstart, tstop
+    cards = [("DATE-OBS", date_obs_value(date_obs, mode)), ("DATE-END", date_obs_value(date_end, mode)),
+             ("TSTART", float(tstart)), ("TSTOP", float(tstop)), ("TIMESYS", "UTC"), ("MJDREF", 57754.0),
+             ("CONTENT", "ARF")]
     if arf.type2 or not compat:
         cards.append(("HDUCLASS", "OGIP"))
     cards += [("HDUCLAS1", "RESPONSE"), ("HDUCLAS2", "SPECRESP"),

@@ -75,12 +75,33 @@ def time_keywords(
     return cards
 
 
+#: BITPIX of the empty primary HDU of every XSM file (the reference's value).
+PRIMARY_BITPIX = 16
+
+
+def keep_primary_bitpix(hdu: fits.PrimaryHDU) -> fits.PrimaryHDU:
+    """Make astropy write the header's BITPIX for an empty primary HDU.
+
+    astropy rewrites BITPIX of a data-less primary HDU from its own record of the data type
+    (8) when the file is written; this aligns that record with the header value. No-op for
+    an HDU with data. Returns ``hdu``.
+    """
+    if hdu.data is None and "BITPIX" in hdu.header:
+        hdu._bitpix = int(hdu.header["BITPIX"])  # astropy has no public setter for this
+    return hdu
+
+
 def primary_hdu(filename: str, creator: str, content: str, *, date: str | None = None,
                 mode: Mode = Mode.DEFAULT) -> fits.PrimaryHDU:
-    """The empty primary HDU (BITPIX 16, NAXIS 0, EXTEND T) with the common keywords."""
+    """The empty primary HDU (BITPIX 16, NAXIS 0, EXTEND T) with the common keywords.
+
+    BITPIX 16 is what the reference writes (``level1.md`` §1); :func:`keep_primary_bitpix`
+    makes astropy keep it when the list is written (:func:`write_fits_atomic` calls it).
+    """
     hdu = fits.PrimaryHDU()
-    hdu.header["BITPIX"] = 16
+    hdu.header["BITPIX"] = PRIMARY_BITPIX
     hdu.header["EXTEND"] = True
+    keep_primary_bitpix(hdu)
     for k, v in common_keywords(filename, creator, content=content, date=date, mode=mode):
         hdu.header[k] = v
     return hdu
@@ -172,6 +193,8 @@ def write_fits_atomic(hdul: fits.HDUList, path: str | Path, *, overwrite: bool =
     path = Path(path)
     if path.exists() and not overwrite:
         raise ParameterError(f"{path}: exists already (use --clobber/overwrite to replace it)")
+    if len(hdul) and isinstance(hdul[0], fits.PrimaryHDU):
+        keep_primary_bitpix(hdul[0])
     with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True, checksum=checksum)
     return path

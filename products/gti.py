@@ -36,17 +36,11 @@ from astropy.io import fits
 
 from xsm.products import fitsio
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
-from xsm.products.met import met_to_utc_string
+from xsm.products.met import date_obs_value
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.gti")
 
-
-def _bitpix16(prim: fits.PrimaryHDU) -> None:
-    """Keep BITPIX = 16 of the empty primary HDU as the reference writes it (astropy would write 8
-    for an HDU without data)."""
-    prim.header["BITPIX"] = 16
-    prim._bitpix = 16
 
 #: Edge convention (§2): an interval of frames a..b is [t[a] - OFFSET1, t[b] + OFFSET2].
 OFFSET1 = 0.01
@@ -630,7 +624,6 @@ def gti_hdulist(result: GtiResult, filename: str, *, provenance: Provenance | No
     date = date or fitsio.date_keyword(mode)
     g = result.gti
     prim = fitsio.primary_hdu(filename, creator, "", date=date, mode=mode)
-    _bitpix16(prim)
     cols = [fits.Column("START", "D", unit="s", array=g.start),
             fits.Column("STOP", "D", unit="s", array=g.stop)]
     ext = fits.BinTableHDU.from_columns(cols, name="GTI")
@@ -645,8 +638,9 @@ def gti_hdulist(result: GtiResult, filename: str, *, provenance: Provenance | No
     if compat and "DATE-OBS" in hh:   # Q13: copied from the HK header
         date_obs, date_end = str(hh["DATE-OBS"]), str(hh.get("DATE-END", hh["DATE-OBS"]))
     else:
-        date_obs, date_end = met_to_utc_string(tstart), met_to_utc_string(tstop)
-    fitsio.set_cards(h, [("DATE-OBS", date_obs), ("DATE-END", date_end),
+        date_obs, date_end = tstart, tstop
+    fitsio.set_cards(h, [("DATE-OBS", date_obs_value(date_obs, mode)),
+                         ("DATE-END", date_obs_value(date_end, mode)),
                          ("TSTART", float(tstart)), ("TSTOP", float(tstop)),
                          ("TIMESYS", "UTC"), ("MJDREF", 57754.0)])
     for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode):

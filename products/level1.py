@@ -33,7 +33,7 @@ from xsm.products.fitsio import (
     time_keywords,
 )
 from xsm.products.frame import FRAME_SIZE
-from xsm.products.met import met_to_utc_string
+from xsm.products.met import date_obs_value, met_to_utc_string
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger(__name__)
@@ -291,20 +291,6 @@ def read_sa(path: str | Path) -> Level1Table:
 # --------------------------------------------------------------------------------------------
 # Writers
 # --------------------------------------------------------------------------------------------
-def fits_date(utc: str, mode: Mode = Mode.DEFAULT) -> str:
-    """DATE-OBS/DATE-END value of a level-1 UTC string in ``mode``.
-
-    The reference writes the ``UTCString`` form with a space (``time.md`` §2), which is not a
-    valid FITS date: fitsverify reports it as an error. Compat mode keeps the reference form;
-    default mode writes the same digits with the ISO ``T`` separator, a valid FITS date [P].
-    Readers accept both (``met.parse_time``, ``met.pds4_time``).
-    """
-    s = str(utc).strip()
-    if mode == Mode.XSMDAS_1_2:
-        return s.replace("T", " ", 1)
-    return s.replace(" ", "T", 1)
-
-
 def _time_cards_from_rows(time: np.ndarray, utc: np.ndarray | None) -> list[tuple[str, object]]:
     if len(time) == 0:
         raise ParameterError("a level-1 file needs at least one row (level1.md §6 rule 6)")
@@ -344,7 +330,7 @@ def _ext_header(spec: cols.TableSpec, n: int, filename: str, creator: str, mode:
     for k, v in common_keywords(filename, creator, date=date, mode=mode):
         h[k] = v
     for k, v in time_cards:
-        h[k] = fits_date(v, mode) if k in ("DATE-OBS", "DATE-END") else v
+        h[k] = date_obs_value(v, mode) if k in ("DATE-OBS", "DATE-END") else v
     prov = provenance or Provenance(step=spec.step, mode=mode)
     for k, v in provenance_keywords(prov):
         h[k] = v

@@ -38,17 +38,11 @@ from astropy.io import fits
 from xsm.products import fitsio
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
 from xsm.products.gti import GTI
-from xsm.products.met import met_to_utc_string
+from xsm.products.met import date_obs_value, met_to_utc_string
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.lightcurve")
 
-
-def _bitpix16(prim: fits.PrimaryHDU) -> None:
-    """Keep BITPIX = 16 of the empty primary HDU as the reference writes it (astropy would write 8
-    for an HDU without data)."""
-    prim.header["BITPIX"] = 16
-    prim._bitpix = 16
 
 #: t0 = first GTI frame - T0_OFFSET; t_end = last frame + TEND_OFFSET (``lightcurve.md`` §2).
 T0_OFFSET = 0.001
@@ -765,7 +759,6 @@ def lightcurve_hdulist(lc: LightCurve, filename: str, *, date: str | None = None
     date = date or fitsio.date_keyword(mode)
     prov = provenance or _provenance(lc)
     hl = [fitsio.primary_hdu(filename, creator, "Light curve", date=date, mode=mode)]
-    _bitpix16(hl[0])
     nb = len(lc.bands)
     for i, band in enumerate(lc.bands):
         first, last = i == 0, i == nb - 1
@@ -775,8 +768,8 @@ def lightcurve_hdulist(lc: LightCurve, filename: str, *, date: str | None = None
                 fits.Column("FRACEXP", "E", array=band.fracexp)]
         ext = fits.BinTableHDU.from_columns(cols, name=band.extname)
         h = ext.header
-        _cards(h, [("DATE-OBS", lc.date_obs, "Date observation start"),
-                             ("DATE-END", lc.date_end, "Date observation end"),
+        _cards(h, [("DATE-OBS", date_obs_value(lc.date_obs, mode), "Date observation start"),
+                             ("DATE-END", date_obs_value(lc.date_end, mode), "Date observation end"),
                              ("TSTART", float(lc.tstart), "Start Time"),
                              ("TSTOP", float(lc.tstop), "Stop Time"),
                              ("TIMESYS", "UTC", "Time system"), ("MJDREF", 57754.0, "MJD reference")])

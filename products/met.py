@@ -11,6 +11,8 @@ import re
 
 import numpy as np
 
+from xsm.products.provenance import Mode
+
 #: MJD of the MET epoch (FITS keyword MJDREF).
 MJDREF = 57754.0
 #: The MET epoch as a numpy datetime64 (ns).
@@ -69,6 +71,34 @@ def utc_string_from_ns(t_ns) -> np.ndarray:
 def met_to_date_keyword(met: float) -> str:
     """``YYYY-MM-DDThh:mm:ss`` (no fraction) of a MET, truncated to the second."""
     return str(np.datetime_as_string(met_to_datetime64(np.floor(met), "s"), unit="s"))
+
+
+def date_obs_value(utc_or_met: str | float, mode: Mode = Mode.DEFAULT) -> str:
+    """The FITS ``DATE-OBS``/``DATE-END`` value of a UTC string or a MET in ``mode``.
+
+    Parameters
+    ----------
+    utc_or_met : str or float
+        A UTC string in either form (``YYYY-MM-DD hh:mm:ss.f...`` or ``...Thh:...``), or a
+        MET (s), converted with :func:`met_to_utc_string` (9 fraction digits).
+    mode : Mode, optional
+        ``Mode.XSMDAS_1_2`` keeps the reference's space form (``time.md`` §2), which fitsverify
+        reports as an illegal date; any other mode (the default) writes the same digits with
+        the ISO ``T`` separator, a valid FITS date [P]. ``UTCString`` columns keep the space
+        form in both modes; readers accept both (:func:`parse_time`, :func:`pds4_time`).
+
+    Returns
+    -------
+    str
+        The keyword value.
+    """
+    if isinstance(utc_or_met, str):
+        s = utc_or_met.strip()
+    else:
+        s = str(met_to_utc_string(float(utc_or_met)))
+    if mode == Mode.XSMDAS_1_2:
+        return s.replace("T", " ", 1)
+    return s.replace(" ", "T", 1)
 
 
 def utc_now_keyword() -> str:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import functools
 import shlex
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +17,6 @@ from xsm.products.spectrum import SpectrumParams, load_spec_cal, make_spectrum
 CASES = ("short_quiet", "short_flare", "calsource")
 GOLDEN = settings.shared_dir() / "golden" / "xsmdas-1.2"
 CALDB = settings.shared_dir() / "caldb" / "xsm_caldb_20210628"
-_DATE_FORMAT_ERR = ("DATE-OBS", "DATE-END")
-
 
 def genspec_runs(case: str) -> list[dict]:
     """Every ``xsmgenspec`` run of a golden case as a dict of parameters (``commands.txt``)."""
@@ -72,21 +68,6 @@ def run_spectrum(case: str, run: dict, mode: Mode, **over):
 
 def find_run(case: str, specfile: str) -> dict:
     return next(r for r in genspec_runs(case) if r["specfile"] == specfile)
-
-
-def fitsverify_errors(path: Path) -> list[str]:
-    """Error blocks of ``fitsverify -e`` other than the XSM date-string format (time.md §2)."""
-    exe = shutil.which("fitsverify")
-    if exe is None:
-        pytest.fail("fitsverify not installed (apt-get install fitsverify)", pytrace=False)
-    text = subprocess.run([exe, "-e", str(path)], capture_output=True, text=True).stdout
-    errs = []
-    for block in text.split("*** Error:")[1:]:
-        head = block.strip().splitlines()[0]
-        if any(k in head for k in _DATE_FORMAT_ERR) and "illegal format" in block:
-            continue
-        errs.append(head)
-    return errs
 
 
 def chi2_pvalue(a, b) -> float:

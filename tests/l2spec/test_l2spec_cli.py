@@ -9,7 +9,7 @@ from xsm.archive.cli import app
 from xsm.products.arf import read_arf
 from xsm.products.spectrum import read_spectrum
 
-from .helpers_l2spec import CALDB, GOLDEN, fitsverify_errors
+from .helpers_l2spec import CALDB, GOLDEN
 
 runner = CliRunner()
 CASE = GOLDEN / "short_quiet"
@@ -35,7 +35,7 @@ def test_cli_compat_type2_equals_golden(tmp_path):
     np.testing.assert_allclose(arf.specresp, ref_arf.specresp, rtol=1e-6, atol=1e-30)
 
 
-def test_cli_default_type1_pha_and_area(tmp_path):
+def test_cli_default_type1_pha_and_area(tmp_path, fitsverify):
     out = tmp_path / "t1.pha"
     res = runner.invoke(app, _args(out, "--spectype", "time-integrated", "--no-genarf", "--areascal"))
     assert res.exit_code == 0, res.output
@@ -43,7 +43,7 @@ def test_cli_default_type1_pha_and_area(tmp_path):
     assert not s.type2 and s.nchan == 512 and s.exposure[0] == 728
     h = fits.getheader(out, "SPECTRUM")
     assert h["RESPFILE"] == "CH2xsmrspwitharea_open20191214v01.rsp" and h["ANCRFILE"] == ""
-    assert fitsverify_errors(out) == []
+    fitsverify(out)
     out2 = tmp_path / "pha.pha"
     res = runner.invoke(app, _args(out2, "--spectype", "time-integrated", "--chantype", "PHA"))
     assert res.exit_code == 0, res.output

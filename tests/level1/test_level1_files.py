@@ -10,9 +10,9 @@ from astropy.io import fits
 from xsm.products import columns as cols
 from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.hk import decode_hk, motor_auto_time_ms
+from xsm.products.met import date_obs_value
 from xsm.products.level1 import (
     Level1Table,
-    fits_date,
     level1_paths,
     read_hk,
     read_level1,
@@ -115,7 +115,7 @@ def test_science_round_trip_and_fitsverify(golden_case, tmp_path, fitsverify):
             hdr = h[spec.extname].header
             assert h[0].header["FILENAME"] == path.name
             assert hdr["TSTART"] == day.time[0] and hdr["TSTOP"] == day.time[-1]
-            assert hdr["DATE-OBS"] == fits_date(day.utc[0])
+            assert hdr["DATE-OBS"] == date_obs_value(day.utc[0])
             assert hdr["CREATOR"] == f"xsm.{spec.step}" and hdr["PROCMODE"] == "default"
     assert "session = test.pld" in str(fits.getheader(p["fits"], "DATA")["HISTORY"])
 
