@@ -654,6 +654,35 @@ def stage_session_qa(config: PipelineConfig, item: str, detail: dict) -> tuple[d
     return {**detail, "page": _rel(config, config.summary / "sessions" / item / "index.html")}, []
 
 
+def quarantine_orphans(config: PipelineConfig, day: str) -> list[Path]:
+    """Move the day's files that the catalog does not know into ``pipeline/orphans/<day>/``.
+
+    Such files can only come from a day build interrupted between moving its files into place
+    and cataloguing them; left there, they would block the rebuild (an archived file is never
+    overwritten). Returns their new paths.
+    """
+    from xsm.archive.build import day_dir
+
+    ddir = day_dir(config.root, day)
+    if not ddir.is_dir():
+        return []
+    with catalog(config.root) as cat:
+        known = {r["path"] for r in cat.rows("SELECT path FROM products WHERE day = ?", [day])}
+    stamp = _now().strftime("%Y%m%dT%H%M%S")
+    moved = []
+    for p in sorted(ddir.rglob("*")):
+        rel = _rel(config, p)
+        if p.is_file() and rel not in known and not p.name.endswith("_zip.json"):
+            dst = config.path("orphans", day, stamp, p.relative_to(ddir).as_posix())
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, dst)
+            moved.append(dst)
+    if moved:
+        log.warning("day %s: %d uncatalogued file(s) of an interrupted build moved to %s", day, len(moved),
+                    config.path("orphans", day, stamp))
+    return moved
+
+
 def stage_merge(config: PipelineConfig, item: str, detail: dict) -> tuple[dict, list]:
     """Day-wise level 1, level 2, labels and zip from the day's processed segments."""
     from xsm.archive.build import build_day
@@ -666,6 +695,7 @@ def stage_merge(config: PipelineConfig, item: str, detail: dict) -> tuple[dict, 
         pld, k = _segment_files(config, s)
         plds.append(pld)
         kern += k
+    quarantine_orphans(config, item)
     res = build_day(config.root, item, sessions=plds, kernels=kern, caldb=config.caldb, mode=config.mode,
                     processing_date=config.processing_date, im=config.im)
     _apply_orbit(config, segs)

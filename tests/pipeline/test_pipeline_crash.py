@@ -1,4 +1,5 @@
-"""kill -9 during level 2, restart: the same archive as an uninterrupted run."""
+"""kill -9 during level 2, restart; stop inside the day build, restart: the same archive as an
+uninterrupted run."""
 from __future__ import annotations
 
 import os
@@ -8,8 +9,10 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
 from pipeline_helpers import PROCESSING_DATE, config_for
 
+from xsm.archive import build
 from xsm.archive.build import content_fingerprint
 from xsm.archive.catalog import run_query
 from xsm.archive.pipeline import KILL_ENV, queue_rows, run
@@ -39,7 +42,12 @@ def _files(root):
     return sorted(p.relative_to(root).as_posix() for p in root.glob("20*/**/*") if p.is_file())
 
 
-def test_kill_during_level2_and_resume_gives_the_same_archive(tmp_path, good_inbox, http_archive, real_caldb):
+def _interrupt(*args, **kw):
+    raise KeyboardInterrupt("stopped after moving the day's files, before cataloguing them")
+
+
+def test_kill_during_level2_and_resume_gives_the_same_archive(tmp_path, good_inbox, http_archive, real_caldb,
+                                                              monkeypatch):
     ref_cfg = http_archive[0]
     root, upload = tmp_path / "archive", tmp_path / "upload"
     env = {**os.environ, KILL_ENV: "level2:sun"}
@@ -56,11 +64,21 @@ def test_kill_during_level2_and_resume_gives_the_same_archive(tmp_path, good_inb
     assert partial and any(partial[0].rglob("*_sun.gti"))
     assert _files(root) == []  # no day product
 
-    # restart: resumes, cleans up, completes
-    summary = run(config_for(root, str(good_inbox), real_caldb, upload_dir=upload))
+    # restart, and stop again inside the day build: its files moved into place, not yet catalogued
+    cfg = config_for(root, str(good_inbox), real_caldb, upload_dir=upload)
+    monkeypatch.setattr(build, "index_file", _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    assert [r["stage"] for r in queue_rows(root) if r["state"] == "running"] == ["merge"]
+    assert any(p.name.endswith(".fits") for p in (root / "2024").rglob("*"))
+    assert not list((root / "pipeline" / "sessions").glob(".tmp-*"))
+    monkeypatch.undo()
+
+    # restart: resumes, sets the uncatalogued files aside, completes
+    summary = run(cfg)
     assert summary.failed == []
-    assert summary.done["session"] == 2  # the interrupted one again, and the other
-    assert not list(sessions.glob(".tmp-*"))
+    assert summary.done == {"merge": 1, "day_qa": 1, "archive": 1, "upload": 1}
+    assert len(list((root / "pipeline" / "orphans" / "20240501").rglob("*.fits"))) == 1
     assert all(r["state"] == "done" for r in queue_rows(root))
 
     # the same archive as the uninterrupted run
