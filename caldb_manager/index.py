@@ -22,7 +22,7 @@ import numpy as np
 from astropy.io import fits
 
 from xsm.products.errors import InputFormatError
-from xsm.products.fitsio import atomic_path, open_fits
+from xsm.products.fitsio import PRIMARY_BITPIX, open_fits, write_fits_atomic
 
 #: File name of the XSM index inside a CALDB root.
 XSM_INDEX_NAME = "xsmcaldb.indx"
@@ -390,7 +390,7 @@ def index_hdulist(index: CalIndex, form: str | None = None, filename: str | None
         else:
             hdu.header.append(fits.Card(key, value, comment), end=True)
     primary = fits.PrimaryHDU()
-    primary.header["BITPIX"] = 16
+    primary.header["BITPIX"] = PRIMARY_BITPIX   # kept on write by fitsio.write_fits_atomic
     for key, value, comment in (
         ("MISSION", "CHANDRAYAAN-2", "Name of mission/satellite"),
         ("TELESCOP", "CH-2_ORBITER", "Name of mission/satellite"),
@@ -404,9 +404,7 @@ def write_index(index: CalIndex, path: str | Path, form: str | None = None) -> P
     """Write ``index`` to ``path`` atomically (temporary file + rename), with CHECKSUM/DATASUM."""
     path = Path(path)
     hdul = index_hdulist(index, form=form, filename=path.name)
-    with atomic_path(path) as tmp:
-        hdul.writeto(tmp, overwrite=True, checksum=True)
-    return path
+    return write_fits_atomic(hdul, path, overwrite=True, checksum=True)
 
 
 def from_xsm_and_files(index: CalIndex, headers: Mapping[str, fits.Header]) -> CalIndex:

@@ -337,8 +337,7 @@ def _ext_header(spec: cols.TableSpec, n: int, filename: str, creator: str, mode:
     for k, v in cards:
         h[k] = v
     add_history(h, history)
-    if provenance is not None:
-        add_history(h, provenance_history(provenance))
+    add_history(h, provenance_history(prov))
     return h
 
 
