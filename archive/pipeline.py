@@ -21,14 +21,18 @@ archive        ``YYYYMMDD``  validates the day (fixity, zip, labels) before it i
 upload         ``YYYYMMDD``  copies zip + label + sidecar to the configured destination
 =============  ============  ======================================================================
 
-Crash safety: every stage writes into a temporary directory/name and renames into place; a run
-takes an exclusive lock (:func:`pipeline_lock`), so ``running`` rows found at start belong to a
-crashed run and go back to ``pending`` (:func:`recover`). Re-execution: :func:`retry` (one item)
-and :func:`rerun` (days, from a stage) put items back into a stage's queue; each stage then
-queues the next, so downstream products are rebuilt.
+Crash safety: every stage writes into a temporary directory/name and renames into place
+(:func:`staged_dir`; removed when the stage fails); a run takes an exclusive lock
+(:func:`pipeline_lock`), so ``running`` rows found at start belong to a crashed run: they go back
+to ``pending`` and temporary outputs are removed (:func:`recover`); files of a day build stopped
+between moving its files into place and cataloguing them are set aside before the merge runs
+again (:func:`quarantine_orphans`). Re-execution: :func:`retry` (one item) and :func:`rerun`
+(days, from a stage) put items back into a stage's queue; each stage then queues the next, so
+downstream products are rebuilt. Failures: one line in the queue row, the traceback in the
+item's log file (``pipeline/logs/<stage>/<item>.log``).
 
 Work space under the archive root: ``pipeline/`` (packages, segments, session products, logs,
-the lock), ``summary/`` (HTML pages and plots).
+orphans, the lock), ``summary/`` (HTML pages and plots, :mod:`xsm.archive.pages`).
 """
 from __future__ import annotations
 
