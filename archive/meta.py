@@ -8,7 +8,6 @@ size, md5 and sha256. Labels give the LID/VID and the files they describe.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from xsm.products.errors import InputFormatError
+from xsm.products.provenance import stream_digests
 
 PDS_NS = "http://pds.nasa.gov/pds4/pds/v1"
 _NS = {"pds": PDS_NS}
@@ -29,15 +29,10 @@ _NAME_RE = re.compile(r"ch2_xsm_(\d{8})(?:_v(\d+))?")
 
 
 def file_hashes(path: str | Path, chunk: int = 1 << 20) -> tuple[str, str, int]:
-    """(md5, sha256, size) of a file, streamed in one pass."""
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    size = 0
+    """(md5, sha256, size in bytes) of a file, streamed in one pass."""
     with open(path, "rb") as f:
-        while b := f.read(chunk):
-            md5.update(b)
-            sha.update(b)
-            size += len(b)
-    return md5.hexdigest(), sha.hexdigest(), size
+        d = stream_digests(f, ("md5", "sha256"), chunk)
+        return d["md5"], d["sha256"], f.tell()
 
 
 def kind_of(path: str | Path) -> str | None:

@@ -13,7 +13,6 @@ Checks, each problem reported with the file and a rule id (nothing is fixed or r
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import zipfile
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from xsm.archive import meta
 from xsm.archive.catalog import CATALOG_DIR, CATALOG_NAME, open_catalog
+from xsm.products.provenance import stream_digests
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +91,11 @@ def check_zip(zpath: Path, by_name: dict[str, dict]) -> list[Problem]:
                 if row is None:
                     out.append(Problem(str(zpath), "zip.member", f"member {name} is not catalogued"))
                     continue
-                h = hashlib.md5()
                 with zf.open(info) as f:
-                    while b := f.read(1 << 20):
-                        h.update(b)
-                if h.hexdigest() != row["md5"]:
+                    md5 = stream_digests(f, ("md5",))["md5"]
+                if md5 != row["md5"]:
                     out.append(Problem(str(zpath), "zip.member",
-                                       f"member {name} md5 {h.hexdigest()} != catalogued {row['md5']}"))
+                                       f"member {name} md5 {md5} != catalogued {row['md5']}"))
     except (zipfile.BadZipFile, OSError) as exc:
         out.append(Problem(str(zpath), "zip.member", f"not a readable zip ({exc})"))
     return out

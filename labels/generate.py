@@ -245,7 +245,7 @@ def _obs_times(structure: FitsStructure) -> tuple[str, str]:
     for value in (start, stop):
         if not _OBS_RE.match(str(value).strip()):
             raise InputFormatError(f"{structure.path}: DATE-OBS/DATE-END value {value!r} is not "
-                                   "YYYY-MM-DD hh:mm:ss[.f] (time.md §2)")
+                                   "YYYY-MM-DD[ T]hh:mm:ss[.f] (time.md §2)")
     return pds4_time(str(start)), pds4_time(str(stop))
 
 

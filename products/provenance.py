@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import BinaryIO
 
 try:
     SOFTWARE_VERSION: str = metadata.version("xsm")
@@ -25,22 +26,46 @@ class Mode(str, enum.Enum):
     XSMDAS_1_2 = "xsmdas-1.2"
 
 
+def stream_digests(f: BinaryIO, algorithms: tuple[str, ...] = ("md5", "sha256"),
+                   chunk: int = 1 << 20) -> dict[str, str]:
+    """Hex digests of a binary stream read once in chunks.
+
+    Parameters
+    ----------
+    f : binary file object
+        Read to its end.
+    algorithms : tuple of str
+        :mod:`hashlib` names (``"md5"``, ``"sha256"``).
+    chunk : int
+        Read size (bytes).
+
+    Returns
+    -------
+    dict
+        Algorithm name -> hex digest.
+    """
+    hashes = {name: hashlib.new(name) for name in algorithms}
+    while b := f.read(chunk):
+        for h in hashes.values():
+            h.update(b)
+    return {name: h.hexdigest() for name, h in hashes.items()}
+
+
+def file_digests(path: str | Path, algorithms: tuple[str, ...] = ("md5", "sha256"),
+                 chunk: int = 1 << 20) -> dict[str, str]:
+    """Hex digests of a file in one pass (see :func:`stream_digests`)."""
+    with open(path, "rb") as f:
+        return stream_digests(f, algorithms, chunk)
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
+    return file_digests(path, ("sha256",), chunk)["sha256"]
 
 
 def file_md5(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex md5 of a file, read in chunks."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
+    return file_digests(path, ("md5",), chunk)["md5"]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ A missing file raises :class:`SchemaNotFoundError` whose message says how to ins
 from __future__ import annotations
 
 import functools
-import hashlib
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -28,6 +27,7 @@ from lxml import etree
 
 from xsm.products import settings
 from xsm.products.errors import XsmError
+from xsm.products.provenance import file_sha256
 
 CATALOG_NS = "urn:oasis:names:tc:entity:xmlns:xml:catalog"
 XSM_NS = "urn:xsm:catalog"
@@ -193,10 +193,6 @@ def sch_path(im: str = "1B00", base: Path | None = None) -> Path:
 def skeleton_paths(base: Path | None = None) -> list[Path]:
     """The ISO Schematron XSLT2 skeleton steps (include, abstract expansion, SVRL), in order."""
     return [resolve(rel, base) for rel in load_catalog().skeleton]
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def install_schemas(source: str | Path, dest: str | Path | None = None) -> list[tuple[str, str]]:

@@ -56,12 +56,13 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def print_table(rows: Sequence[dict], columns: Sequence[str] | None = None, title: str | None = None) -> None:
-    """A rich table of dict rows."""
+def print_table(rows: Sequence[dict], columns: Sequence[str] | None = None, title: str | None = None,
+                overflow: str = "ellipsis") -> None:
+    """A rich table of dict rows (``overflow="fold"`` wraps long cells instead of cutting them)."""
     columns = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=title)
     for c in columns:
-        table.add_column(str(c))
+        table.add_column(str(c), overflow=overflow)
     for r in rows:
         table.add_row(*["" if r.get(c) is None else str(r.get(c)) for c in columns])
     console.print(table)

@@ -73,15 +73,10 @@ def validate(
 
 def _findings_table(findings) -> None:
     """Rule, severity, location, message; long paths and messages fold instead of being cut."""
-    from rich.table import Table
-
-    table = Table(show_lines=False)
-    for name in ("rule", "severity", "location", "message"):
-        table.add_column(name, overflow="fold")
-    for f in findings:
-        style = "red" if f.severity == "error" else "yellow"
-        table.add_row(f.rule, f"[{style}]{f.severity}[/]", f.location, f.message)
-    console.print(table)
+    style = {"error": "red"}
+    print_table([{"rule": f.rule, "severity": f"[{style.get(f.severity, 'yellow')}]{f.severity}[/]",
+                  "location": f.location, "message": f.message} for f in findings],
+                ["rule", "severity", "location", "message"], overflow="fold")
 
 
 @schemas_app.command("install")
