@@ -22,7 +22,7 @@ import numpy as np
 from astropy.io import fits
 
 from xsm.products.errors import InputFormatError
-from xsm.products.fitsio import PRIMARY_BITPIX, open_fits, write_fits_atomic
+from xsm.products.fitsio import IDENTITY_CARDS, MISSION, PRIMARY_BITPIX, open_fits, write_fits_atomic
 
 #: File name of the XSM index inside a CALDB root.
 XSM_INDEX_NAME = "xsmcaldb.indx"
@@ -83,7 +83,7 @@ _STRUCTURAL = re.compile(
 
 #: Keywords of a new XSM index (``caldb.md`` §2), in order.
 XSM_INDEX_KEYWORDS: tuple[tuple[str, str, str], ...] = (
-    ("MISSION", "CHANDRAYAAN-2", "Name of mission/satellite"),
+    ("MISSION", MISSION, "Name of mission/satellite"),
     ("TELESCOP", CAL_TELESCOP, "Name of mission/satellite"),
     ("INSTRUME", CAL_INSTRUME, "Name of Instrument/detector"),
     ("HDUCLASS", "OGIP", "OGIP Standard"),
@@ -391,11 +391,7 @@ def index_hdulist(index: CalIndex, form: str | None = None, filename: str | None
             hdu.header.append(fits.Card(key, value, comment), end=True)
     primary = fits.PrimaryHDU()
     primary.header["BITPIX"] = PRIMARY_BITPIX   # kept on write by fitsio.write_fits_atomic
-    for key, value, comment in (
-        ("MISSION", "CHANDRAYAAN-2", "Name of mission/satellite"),
-        ("TELESCOP", "CH-2_ORBITER", "Name of mission/satellite"),
-        ("INSTRUME", "CH2_XSM", "Name of Instrument/detector"),
-    ):
+    for key, value, comment in IDENTITY_CARDS:
         primary.header[key] = (value, comment)
     return fits.HDUList([primary, hdu])
 

@@ -60,7 +60,7 @@ from scipy.special import erf
 
 from xsm.caldb_manager.calfiles import (ABSCOEF_EXTENSIONS, N_PI, RSP_NBINS, rsp_energy_grid)
 from xsm.caldb_manager.index import (CAL_INSTRUME, CAL_TELESCOP, CalIndex, IndexRow, mjd_to_vsd_vst)
-from xsm.products.fitsio import PRIMARY_BITPIX, write_fits_atomic
+from xsm.products.fitsio import IDENTITY_CARDS, MISSION, PRIMARY_BITPIX, write_fits_atomic
 from xsm.products.met import MJDREF
 
 CREATOR = "xsm.caldb_manager.synthetic"
@@ -201,9 +201,7 @@ def redistribution(energ_lo: np.ndarray, energ_hi: np.ndarray, e_min: np.ndarray
 def _primary(filename: str) -> fits.PrimaryHDU:
     h = fits.PrimaryHDU()
     h.header["BITPIX"] = PRIMARY_BITPIX   # as the official CALDB files; kept by write_fits_atomic
-    for k, v, c in (("MISSION", "CHANDRAYAAN-2", "Name of mission/satellite"),
-                    ("TELESCOP", "CH-2_ORBITER", "Name of mission/satellite"),
-                    ("INSTRUME", "CH2_XSM", "Name of Instrument/detector"),
+    for k, v, c in (*IDENTITY_CARDS,
                     ("CREATOR", CREATOR, "Software that created the FITS file"),
                     ("FILENAME", filename, "File name")):
         h.header[k] = (v, c)
@@ -232,7 +230,7 @@ def _table(name: str, columns: list[fits.Column], filename: str, content: str,
     h = hdu.header
     for k, v, c in extra:
         h[k] = (v, c)
-    for k, v, c in (("MISSION", "CHANDRAYAAN-2", "Name of mission/satellite"),
+    for k, v, c in (("MISSION", MISSION, "Name of mission/satellite"),
                     ("TELESCOP", CAL_TELESCOP, "Name of mission/satellite"),
                     ("INSTRUME", CAL_INSTRUME, "Name of Instrument/detector"),
                     ("HDUCLASS", "OGIP", "OGIP Standard"),

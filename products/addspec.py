@@ -28,7 +28,7 @@ from astropy.io import fits
 
 from xsm.products import fitsio
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
-from xsm.products.met import date_obs_value
+from xsm.products.met import MJDREF, date_obs_value
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.addspec")
@@ -364,7 +364,7 @@ def added_hdulist(added: AddedSpectrum, filename: str, *, date: str | None = Non
     h = ext.header
     cards = [("DATE-OBS", date_obs_value(added.date_obs, mode)),
              ("DATE-END", date_obs_value(added.date_end, mode)),
-             ("TSTART", added.tstart), ("TSTOP", added.tstop), ("TIMESYS", "UTC"), ("MJDREF", 57754.0)]
+             ("TSTART", added.tstart), ("TSTOP", added.tstop), ("TIMESYS", "UTC"), ("MJDREF", MJDREF)]
     cards += [(k, v) for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode)
               if k not in ("FILENAME", "DATE", "CONTENT")]
     cards += [("CONTENT", "SPECTRUM"), ("HDUCLASS", "OGIP"), ("LONGSTRN", "OGIP 1.0"),
@@ -418,7 +418,7 @@ def added_arf_hdulist(added: AddedSpectrum, filename: str, *, date: str | None =
     h = ext.header
     cards = [("DATE-OBS", date_obs_value(added.date_obs, mode)),
              ("DATE-END", date_obs_value(added.date_end, mode)),
-             ("TSTART", added.tstart), ("TSTOP", added.tstop), ("TIMESYS", "UTC"), ("MJDREF", 57754.0)]
+             ("TSTART", added.tstart), ("TSTOP", added.tstop), ("TIMESYS", "UTC"), ("MJDREF", MJDREF)]
     cards += [(k, v) for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode)
               if k in ("MISSION", "TELESCOP", "INSTRUME", "ORIGIN", "CREATOR")]
     cards.append(("CONTENT", "ARF"))

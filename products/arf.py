@@ -18,7 +18,7 @@ from astropy.io import fits
 
 from xsm.products import effarea, fitsio
 from xsm.products.errors import InputFormatError
-from xsm.products.met import date_obs_value
+from xsm.products.met import MJDREF, date_obs_value
 from xsm.products.provenance import Mode, Provenance
 
 N_ARF = 3000
@@ -103,7 +103,7 @@ def arf_hdulist(arf: Arf, filename: str, *, creator: str, prov: Provenance, hist
     if date_obs is None:
         date_obs, date_end = tstart, tstop
     cards = [("DATE-OBS", date_obs_value(date_obs, mode)), ("DATE-END", date_obs_value(date_end, mode)),
-             ("TSTART", float(tstart)), ("TSTOP", float(tstop)), ("TIMESYS", "UTC"), ("MJDREF", 57754.0),
+             ("TSTART", float(tstart)), ("TSTOP", float(tstop)), ("TIMESYS", "UTC"), ("MJDREF", MJDREF),
              ("CONTENT", "ARF")]
     if arf.type2 or not compat:
         cards.append(("HDUCLASS", "OGIP"))

@@ -24,6 +24,12 @@ from xsm.products.provenance import Mode, Provenance
 MISSION = "CHANDRAYAAN-2"
 TELESCOP = "CH-2_ORBITER"
 INSTRUME = "CH2_XSM"
+#: The three identity keywords with the reference's comments (also the CALDB files' primaries).
+IDENTITY_CARDS: tuple[tuple[str, str, str], ...] = (
+    ("MISSION", MISSION, "Name of mission/satellite"),
+    ("TELESCOP", TELESCOP, "Name of mission/satellite"),
+    ("INSTRUME", INSTRUME, "Name of Instrument/detector"),
+)
 #: XSMDAS file-format version written in both modes (``level1.md`` §1 note).
 XSMDASVE = "1.20"
 

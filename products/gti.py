@@ -36,7 +36,7 @@ from astropy.io import fits
 
 from xsm.products import fitsio
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
-from xsm.products.met import date_obs_value
+from xsm.products.met import MJDREF, date_obs_value
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.gti")
@@ -642,7 +642,7 @@ def gti_hdulist(result: GtiResult, filename: str, *, provenance: Provenance | No
     fitsio.set_cards(h, [("DATE-OBS", date_obs_value(date_obs, mode)),
                          ("DATE-END", date_obs_value(date_end, mode)),
                          ("TSTART", float(tstart)), ("TSTOP", float(tstop)),
-                         ("TIMESYS", "UTC"), ("MJDREF", 57754.0)])
+                         ("TIMESYS", "UTC"), ("MJDREF", MJDREF)])
     for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode):
         if k not in ("FILENAME", "DATE"):
             h[k] = v

@@ -38,7 +38,7 @@ from astropy.io import fits
 from xsm.products import fitsio
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
 from xsm.products.gti import GTI
-from xsm.products.met import date_obs_value, met_to_utc_string
+from xsm.products.met import MJDREF, date_obs_value, met_to_utc_string
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.lightcurve")
@@ -772,7 +772,7 @@ def lightcurve_hdulist(lc: LightCurve, filename: str, *, date: str | None = None
                              ("DATE-END", date_obs_value(lc.date_end, mode), "Date observation end"),
                              ("TSTART", float(lc.tstart), "Start Time"),
                              ("TSTOP", float(lc.tstop), "Stop Time"),
-                             ("TIMESYS", "UTC", "Time system"), ("MJDREF", 57754.0, "MJD reference")])
+                             ("TIMESYS", "UTC", "Time system"), ("MJDREF", MJDREF, "MJD reference")])
         for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode):
             if k in ("MISSION", "TELESCOP", "INSTRUME", "ORIGIN", "CREATOR"):
                 h[k] = v

@@ -35,7 +35,7 @@ from astropy.io import fits
 from xsm.products import arf as arfmod
 from xsm.products import effarea, fitsio, pi
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
-from xsm.products.met import date_obs_value, met_to_utc_string
+from xsm.products.met import MJDREF, date_obs_value, met_to_utc_string
 from xsm.products.provenance import Mode, Provenance
 from xsm.products.wichmann_hill import WichmannHill
 
@@ -703,7 +703,7 @@ def spectrum_hdulist(spec: Spectrum, filename: str, *, date: str | None = None) 
     cards: list = [("DATE-OBS", date_obs_value(spec.date_obs, mode)),
                    ("DATE-END", date_obs_value(spec.date_end, mode)),
                    ("TSTART", float(spec.tstart_kw)), ("TSTOP", float(spec.tstop_kw)),
-                   ("TIMESYS", "UTC"), ("MJDREF", 57754.0)]
+                   ("TIMESYS", "UTC"), ("MJDREF", MJDREF)]
     common = [(k, v) for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode)
               if k not in ("FILENAME", "DATE", "CONTENT")]
     cards += common
