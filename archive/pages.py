@@ -19,6 +19,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -102,21 +103,32 @@ def read_counts(path: Path) -> tuple[np.ndarray, str, float]:
         return (c.sum(axis=0) if c.ndim == 2 else c), str(ext.header.get("CHANTYPE", "PI")), float(exp)
 
 
-def read_tables(hk_path: Path, sa_path: Path | None):
-    """Time, HK columns, theta, occultation flag, filter wheel and settings of a level-1 day."""
+@dataclass(frozen=True)
+class DayTables:
+    """What the pages plot from a level-1 day: HK columns, settings, filter wheel, geometry."""
+
+    time: np.ndarray
+    hk: dict[str, np.ndarray]        # HK_PLOT_COLUMNS present
+    settings: dict[str, np.ndarray]  # SETTING_COLUMNS present
+    wheel: np.ndarray                # MotorIRPos
+    theta: np.ndarray | None = None  # deg (no .sa file: None)
+    occult: np.ndarray | None = None
+
+
+def read_tables(hk_path: Path, sa_path: Path | None) -> DayTables:
+    """The :class:`DayTables` of a level-1 day's ``.hk`` (and ``.sa``) file."""
     from xsm.products.level1 import read_hk, read_sa
 
     hk = read_hk(hk_path)
     names = hk.data.dtype.names or ()
-    t = np.asarray(hk["Time"], dtype=np.float64)
-    cols = {c: np.asarray(hk[c]) for c in HK_PLOT_COLUMNS if c in names}
-    cols["settings"] = {c: np.asarray(hk[c]) for c in SETTING_COLUMNS if c in names}
-    wheel = np.asarray(hk["MotorIRPos"])
     theta = occult = None
     if sa_path is not None and Path(sa_path).is_file():
         sa = read_sa(sa_path)
         theta, occult = np.asarray(sa["Theta"], dtype=np.float64), np.asarray(sa["OccultFlag"])
-    return t, cols, theta, occult, wheel
+    return DayTables(time=np.asarray(hk["Time"], dtype=np.float64),
+                     hk={c: np.asarray(hk[c]) for c in HK_PLOT_COLUMNS if c in names},
+                     settings={c: np.asarray(hk[c]) for c in SETTING_COLUMNS if c in names},
+                     wheel=np.asarray(hk["MotorIRPos"]), theta=theta, occult=occult)
 
 
 # ----------------------------------------------------------------------------- plots of a day
@@ -157,15 +169,15 @@ def _plots(out: Path, prefix: str, *, t0: float, lcs: Sequence[tuple[str, Path |
         cap += f": Fe-55 line at {fit.centre_kev:.3f} keV, FWHM {fit.fwhm_ev:.0f} eV" if fit else " (line not fitted)"
         figs.append((f"{prefix}_cal_spec.png", cap))
     if hk is not None and hk.is_file():
-        t, cols, theta, occult, wheel = read_tables(hk, sa)
-        facts["settings"] = settings_summary(cols.pop("settings"), wheel)
-        if t.size:
-            th = _thin(t, *cols.values())
-            plots.housekeeping_png(out / f"{prefix}_hk.png", th[0], dict(zip(cols, th[1:])), t0=t0,
+        tab = read_tables(hk, sa)
+        facts["settings"] = settings_summary(tab.settings, tab.wheel)
+        if tab.time.size:
+            th = _thin(tab.time, *tab.hk.values())
+            plots.housekeeping_png(out / f"{prefix}_hk.png", th[0], dict(zip(tab.hk, th[1:])), t0=t0,
                                    title=f"housekeeping: {hk.name}")
             figs.append((f"{prefix}_hk.png", "Housekeeping"))
-            if theta is not None:
-                tt, th_, oc, wh = _thin(t, theta, occult, wheel)
+            if tab.theta is not None:
+                tt, th_, oc, wh = _thin(tab.time, tab.theta, tab.occult, tab.wheel)
                 plots.geometry_png(out / f"{prefix}_geometry.png", tt, th_, oc, wh, t0=t0,
                                    title="geometry: theta, occultation, filter wheel")
                 figs.append((f"{prefix}_geometry.png", "Geometry: Sun angle theta, occultation, filter wheel"))

@@ -34,13 +34,18 @@ def served(http_archive):
         t.join(timeout=10)
 
 
-def _chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
+def _chromium(tmp_path, *args: str, attempts: int = 3) -> subprocess.CompletedProcess:
+    """Run headless Chromium; a browser that dies at start-up (a loaded machine) is started again."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} not installed (apt-get install chromium)", pytrace=False)
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
            f"--user-data-dir={tmp_path / 'chromium-profile'}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    for _ in range(attempts):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        if r.returncode == 0 and ("--dump-dom" not in args or "</html>" in r.stdout):
+            return r
+    pytest.fail(f"chromium failed {attempts} times: {r.stderr[-1500:]}", pytrace=False)
 
 
 def test_index_page_in_chromium_lists_the_day_sessions_and_failure(served, tmp_path, pipeline_sim):
