@@ -37,6 +37,7 @@ from xsm.caldb_manager.index import (OGIP_INDEX_NAME, QUAL_SUPERSEDED, XSM_INDEX
 from xsm.caldb_manager.layout import (CURRENT_LINK, MANIFEST_NAME, VERSIONS_DIR, current_version, list_versions,
                                       orphan_versions, read_manifest, version_dir, versions_dir)
 from xsm.products.errors import ArchiveError, CertificationError, ParameterError
+from xsm.products.fitsio import atomic_path
 from xsm.products.provenance import file_sha256
 
 LOCK_NAME = ".publish.lock"
@@ -114,18 +115,11 @@ def _fsync_dir(path: Path) -> None:
 
 def _copy_in(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` through a temporary file and a rename; make it read-only."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
-    try:
+    with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o444)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _switch_symlink(link: Path, target: str) -> None:

@@ -45,6 +45,7 @@ from xsm.labels import lidvid as L
 from xsm.labels.fitsmap import PDS4_TYPES, FitsStructure, scan_fits
 from xsm.products import settings
 from xsm.products.errors import InputFormatError, LabelValidationError, XsmError
+from xsm.products.fitsio import atomic_path
 from xsm.products.provenance import file_md5
 from xsm.schemas import locator
 
@@ -252,9 +253,8 @@ def single_pass_xslt(compiled: Path) -> Path | None:
             out.remove(c)
     walk = etree.Element(x + "apply-templates", select="/", mode="XSMALL")
     out.insert(first if first is not None else len(out), walk)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-    tree.write(str(tmp), xml_declaration=True, encoding="UTF-8")
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tree.write(str(tmp), xml_declaration=True, encoding="UTF-8")
     return target
 
 
