@@ -80,7 +80,7 @@ def run_demo(out: str | Path, *, hours: float = 24.0, seed: int = 0, caldb: str 
         ``progress(message)`` as steps finish.
     """
     from xsm.archive.catalog import catalog_path
-    from xsm.archive.pipeline import PipelineConfig, run, status
+    from xsm.archive.pipeline import DAY_STAGES, PipelineConfig, run, status
     from xsm.archive.verify import verify
     from xsm.products.simulate import default_caldb, simulate_day
 
@@ -103,7 +103,12 @@ def run_demo(out: str | Path, *, hours: float = 24.0, seed: int = 0, caldb: str 
                           "peak_class": sim.peak_class()})
         note(f"simulated {date} ({profile}): {len(sim.sessions)} sessions, peak class {sim.peak_class()}")
     cfg = PipelineConfig(root=root, inbox=str(inbox), upload_dir=upload, caldb=cal)
-    summary = run(cfg, progress=lambda stage, item, ok: note(f"{stage} {item}: {'done' if ok else 'FAILED'}"))
+    def step(stage: str, item: str, ok: bool) -> None:
+        # day stages and failures only: per-package/segment lines would fill the screen
+        if not ok or stage in DAY_STAGES:
+            note(f"{stage} {item}: {'done' if ok else 'FAILED'}")
+
+    summary = run(cfg, progress=step)
     rep = verify(root)
     note("archive verified" if rep.ok else f"archive verify: {len(rep.problems)} problem(s)")
     st = status(root)
