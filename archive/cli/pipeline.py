@@ -98,7 +98,11 @@ def status_cmd(
     else:
         console.print("no failure")
     if st["days"]:
-        print_table(st["days"], title="days")
+        yn = {True: "yes", False: "no", None: "-"}
+        print_table([{"day": d["day"], "v": d["version"],
+                      **{k: yn[d[k]] for k in ("processed", "sun", "cal", "archived", "uploaded")},
+                      "Sun exp. (s)": f"{d['sun_exposure']:.0f}" if d["sun_exposure"] is not None else "-"}
+                     for d in st["days"]], title="days (pages: summary/days/<day>/index.html)")
 
 
 @app.command("retry")
