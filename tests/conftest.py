@@ -67,3 +67,39 @@ def fitsverify():
         assert n == 0, f"fitsverify found {n} error(s) in {path}:\n{text}"
 
     return check
+
+
+def _header_mismatches(ref, new, ignore=("DATE", "FILENAME", "CHECKSUM", "DATASUM"), *,
+                       rtol: float = 1e-12, atol: float = 1e-9, basename=()) -> list[str]:
+    """Keywords of ``ref`` missing from ``new`` or with another value.
+
+    HISTORY/COMMENT/blank cards and ``ignore`` are skipped; reals compare to ``rtol``/``atol``,
+    strings without trailing blanks, keywords in ``basename`` by their file name only.
+    """
+    import numpy as np
+
+    out = []
+    for key in ref:
+        if key in ("HISTORY", "COMMENT", "") or key in ignore:
+            continue
+        if key not in new:
+            out.append(f"{key}: missing")
+            continue
+        a, b = ref[key], new[key]
+        if key in basename:
+            a, b = Path(str(a).strip()).name, Path(str(b).strip()).name
+        if isinstance(a, float):
+            ok = isinstance(b, (int, float)) and bool(np.isclose(a, b, rtol=rtol, atol=atol))
+        elif isinstance(a, str):
+            ok = a.strip() == str(b).strip()
+        else:
+            ok = a == b
+        if not ok:
+            out.append(f"{key}: {a!r} != {b!r}")
+    return out
+
+
+@pytest.fixture
+def header_mismatches():
+    """Callable ``(ref, new, ignore=..., *, rtol, atol, basename) -> list of differences``."""
+    return _header_mismatches

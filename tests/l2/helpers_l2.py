@@ -18,26 +18,3 @@ def case_files(golden_dir: Path, case: str) -> dict:
 def read_table(path: Path, ext: str):
     with fits.open(path, memmap=False) as h:
         return np.array(h[ext].data), h[ext].header.copy()
-
-
-def header_mismatches(ref: fits.Header, new: fits.Header, ignore=("DATE", "FILENAME", "CHECKSUM",
-                                                                 "DATASUM")) -> list[str]:
-    """Reference keywords missing from ``new`` or with another value (floats to 1e-9 relative)."""
-    out = []
-    for key in ref:
-        if key in ("HISTORY", "COMMENT", "") or key in ignore:
-            continue
-        a = ref[key]
-        if key not in new:
-            out.append(f"{key}: missing")
-            continue
-        b = new[key]
-        if isinstance(a, float) and isinstance(b, (float, int)):
-            if not np.isclose(a, b, rtol=1e-12, atol=1e-9):
-                out.append(f"{key}: {a!r} != {b!r}")
-        elif isinstance(a, str):
-            if a.strip() != str(b).strip():
-                out.append(f"{key}: {a!r} != {b!r}")
-        elif a != b:
-            out.append(f"{key}: {a!r} != {b!r}")
-    return out

@@ -12,13 +12,13 @@ from xsm.products.errors import InputFormatError, XsmWarning
 from xsm.products.met import date_obs_value
 from xsm.products.provenance import Mode
 
-from .helpers_l2 import CASES, header_mismatches
+from .helpers_l2 import CASES
 
 C, D = Mode.XSMDAS_1_2, Mode.DEFAULT
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_l2_add_golden_compat(golden_dir, tmp_path, case):
+def test_l2_add_golden_compat(golden_dir, tmp_path, case, header_mismatches):
     d = golden_dir / case
     out = tmp_path / "spec_added.pha"
     added, s, a = A.addspec(d / "addspec_list.txt", out, mode=C, caldbver="20210628")

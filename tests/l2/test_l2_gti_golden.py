@@ -12,7 +12,7 @@ from xsm.products.errors import XsmWarning
 from xsm.products.met import date_obs_value
 from xsm.products.provenance import Mode
 
-from .helpers_l2 import CASES, case_files, header_mismatches, read_table
+from .helpers_l2 import CASES, case_files, read_table
 
 RUNS = [  # (case, filter file in the case folder, usesunang, golden output or None = XSMDAS failed)
     ("short_quiet", "std_filterfile.dat", True, "gti_std.gti"),
@@ -59,7 +59,7 @@ def test_l2_gti_golden_intervals(golden_dir, tmp_path, case, filt, usesunang, ou
 
 
 @pytest.mark.parametrize("case,filt,usesunang,out", [r for r in RUNS if r[3]])
-def test_l2_gti_golden_file_keywords(golden_dir, tmp_path, case, filt, usesunang, out):
+def test_l2_gti_golden_file_keywords(golden_dir, tmp_path, case, filt, usesunang, out, header_mismatches):
     r, _ = _run(golden_dir, case, filt, usesunang, Mode.XSMDAS_1_2, out)
     p = G.write_gti(r, tmp_path / out)
     with fits.open(golden_dir / case / out) as ref, fits.open(p) as new:

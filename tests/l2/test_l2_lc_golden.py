@@ -14,7 +14,7 @@ from xsm.products.level1 import read_hk, read_level1, read_sa
 from xsm.products.met import date_obs_value
 from xsm.products.provenance import Mode
 
-from .helpers_l2 import CASES, case_files, header_mismatches
+from .helpers_l2 import CASES, case_files
 
 C, D = Mode.XSMDAS_1_2, Mode.DEFAULT
 STD = [(0.5, 15.0, "lc_std_1s_0p5-15keV.lc"), (1.0, 5.0, "lc_std_1s_1-5keV.lc")]
@@ -58,7 +58,7 @@ def _compare(lc: L.LightCurve, ref: L.LightCurve):
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("lo,hi,out", STD)
-def test_l2_lc_golden_standard(days, tmp_path, case, lo, hi, out):
+def test_l2_lc_golden_standard(days, tmp_path, case, lo, hi, out, header_mismatches):
     d = days[case]
     lc = L.make_lightcurve(d["day"], d["gti"], _params(d["files"], C, enelow=lo, enehigh=hi,
                                                         lcfile=out), d["cal"][C])
@@ -81,7 +81,7 @@ def test_l2_lc_golden_standard(days, tmp_path, case, lo, hi, out):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_l2_lc_golden_highres(days, tmp_path, case):
+def test_l2_lc_golden_highres(days, tmp_path, case, header_mismatches):
     d = days[case]
     out = "lc_hires_500ms.lc"
     lc = L.make_lightcurve(d["day"], d["gti"], _params(d["files"], C, lctype="high-res",
