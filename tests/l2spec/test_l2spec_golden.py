@@ -7,7 +7,6 @@ FILENAME and the machine-specific RESPFILE directory aside); the reference HISTO
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from astropy.io import fits

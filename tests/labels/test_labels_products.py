@@ -144,19 +144,26 @@ def test_pds4_tools_reads_what_astropy_reads(labelled, im):
     assert n == 7 + 38 + 10 + 2 + 4 + 12 + 9 + 4 + 4 + 3  # columns of PRODUCTS, in order
 
 
+def _gti_like(tmp_path, cols, date_obs="2021-08-28 00:00:00.662640000",
+              date_end="2021-08-28 23:59:59.396634000"):
+    """A minimal ``.gti``-named file with ``cols`` and the time keywords labels need."""
+    ext = fits.BinTableHDU.from_columns(cols, name="GTI")
+    ext.header["DATE-OBS"] = date_obs
+    ext.header["DATE-END"] = date_end
+    prim = fits.PrimaryHDU()
+    prim.header["DATE"] = "2021-09-10T15:09:08"
+    path = tmp_path / "ch2_xsm_20210828_v1_level2.gti"
+    fits.HDUList([prim, ext]).writeto(path)
+    return path
+
+
 def test_unsigned_columns_get_value_offset(tmp_path):
     """FITS unsigned columns (TZERO) are described by the stored signed type + value_offset."""
     n = 5
     cols = [fits.Column("U16", "I", bzero=32768, array=np.array([0, 1, 40000, 65535, 7], np.uint16)),
             fits.Column("U32", "J", bzero=2**31, array=np.array([0, 1, 3_000_000_000, 2**32 - 1, 7], np.uint32)),
             fits.Column("V16", "3I", bzero=32768, array=np.arange(3 * n, dtype=np.uint16).reshape(n, 3) + 60000)]
-    ext = fits.BinTableHDU.from_columns(cols, name="GTI")
-    ext.header["DATE-OBS"] = "2021-08-28 00:00:00.662640000"
-    ext.header["DATE-END"] = "2021-08-28 23:59:59.396634000"
-    prim = fits.PrimaryHDU()
-    prim.header["DATE"] = "2021-09-10T15:09:08"
-    path = tmp_path / "ch2_xsm_20210828_v1_level2.gti"
-    fits.HDUList([prim, ext]).writeto(path)
+    path = _gti_like(tmp_path, cols)
     label = generate_label(path)
     root = etree.parse(str(label)).getroot()
     fields = {f.findtext("pds:name", namespaces=NS): f for f in root.iter("{%s}Field_Binary" % NS["pds"])}
@@ -171,14 +178,8 @@ def test_unsigned_columns_get_value_offset(tmp_path):
 
 def test_empty_table_has_header_only(tmp_path):
     """An empty GTI (no rows) is valid FITS; PDS4 has no 0-record tables: Header only, no records."""
-    ext = fits.BinTableHDU.from_columns([fits.Column("START", "D", array=np.zeros(0)),
-                                         fits.Column("STOP", "D", array=np.zeros(0))], name="GTI")
-    ext.header["DATE-OBS"] = "2021-08-28 00:00:00.662640000"
-    ext.header["DATE-END"] = "2021-08-28 23:59:59.396634000"
-    prim = fits.PrimaryHDU()
-    prim.header["DATE"] = "2021-09-10T15:09:08"
-    path = tmp_path / "ch2_xsm_20210828_v1_level2.gti"
-    fits.HDUList([prim, ext]).writeto(path)
+    path = _gti_like(tmp_path, [fits.Column("START", "D", array=np.zeros(0)),
+                                fits.Column("STOP", "D", array=np.zeros(0))])
     label = generate_label(path)
     root = etree.parse(str(label)).getroot()
     assert root.find(".//pds:Table_Binary", NS) is None and root.find(".//pds:File/pds:records", NS) is None
@@ -194,3 +195,15 @@ def test_second_xsd_validator_agrees(labelled, pds4_dir, im):
     schema = xmlschema.XMLSchema(str(pds4_dir / "schemas" / "pds" / "v1" / f"PDS4_PDS_{im}.xsd"), allow="local")
     for lab in labelled[im].values():
         assert list(schema.iter_errors(str(lab), use_location_hints=False)) == [], lab.name
+
+
+def test_label_times_same_from_iso_and_space_forms(tmp_path):
+    """Default-mode products write DATE-OBS with ``T``, compat ones with a space (time.md §2)."""
+    cols = [fits.Column("START", "D", array=np.zeros(1)), fits.Column("STOP", "D", array=np.ones(1))]
+    (tmp_path / "t").mkdir()
+    iso = _gti_like(tmp_path / "t", cols, "2021-08-28T00:00:00.662640000", "2021-08-28T23:59:59.396634000")
+    space = _gti_like(tmp_path, cols)
+    for path in (iso, space):
+        root = etree.parse(str(generate_label(path))).getroot()
+        assert root.findtext(".//pds:start_date_time", namespaces=NS) == "2021-08-28T00:00:00.662Z"
+        assert root.findtext(".//pds:stop_date_time", namespaces=NS) == "2021-08-28T23:59:59.396Z"
