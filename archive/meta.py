@@ -15,6 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from xsm.products.errors import InputFormatError
+from xsm.products.met import utc_string_form
 from xsm.products.provenance import stream_digests
 
 PDS_NS = "http://pds.nasa.gov/pds4/pds/v1"
@@ -102,8 +103,10 @@ def read_fits_info(path: str | Path) -> FitsInfo:
             info = FitsInfo(kind=kind)
             info.tstart = _f(ext.get("TSTART", prim.get("TSTART")))
             info.tstop = _f(ext.get("TSTOP", prim.get("TSTOP")))
-            info.date_obs = ext.get("DATE-OBS", prim.get("DATE-OBS"))
-            info.date_end = ext.get("DATE-END", prim.get("DATE-END"))
+            # one text form in the catalog whichever mode wrote the file (time.md §2)
+            date_obs, date_end = ext.get("DATE-OBS", prim.get("DATE-OBS")), ext.get("DATE-END", prim.get("DATE-END"))
+            info.date_obs = None if date_obs is None else utc_string_form(str(date_obs))
+            info.date_end = None if date_end is None else utc_string_form(str(date_end))
             info.exposure = _f(ext.get("EXPOSURE"))
             info.obsexp = _f(ext.get("OBSEXP"))
             info.rows = int(ext.get("NAXIS2", 0)) if len(hdul) > 1 else 0

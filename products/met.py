@@ -97,8 +97,17 @@ def date_obs_value(utc_or_met: str | float, mode: Mode = Mode.DEFAULT) -> str:
     else:
         s = str(met_to_utc_string(float(utc_or_met)))
     if mode == Mode.XSMDAS_1_2:
-        return s.replace("T", " ", 1)
+        return utc_string_form(s)
     return s.replace(" ", "T", 1)
+
+
+def utc_string_form(value: str) -> str:
+    """The ``UTCString`` form (space separator, ``time.md`` §2) of a UTC string in either form.
+
+    Used where a DATE-OBS/DATE-END value read from any file (default ``T`` or reference space
+    form) becomes text of the catalog (``archive.md`` §4.1 ``StartTime``/``StopTime``).
+    """
+    return value.strip().replace("T", " ", 1)
 
 
 def utc_now_keyword() -> str:

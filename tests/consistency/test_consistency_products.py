@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
+from xsm.archive.meta import read_fits_info
 from xsm.labels.generate import build_label
 from xsm.products import addspec as A
 from xsm.products import level2 as L2
 from xsm.products.hk import write_hk_for
 from xsm.products.level1 import read_level1, read_sa, write_level1, write_sa
-from xsm.products.met import date_obs_value, met_to_utc_string, parse_time, pds4_time
+from xsm.products.met import date_obs_value, met_to_utc_string, parse_time, pds4_time, utc_string_form
 from xsm.products.provenance import Mode
 
 CASE = "short_quiet"
@@ -89,6 +90,14 @@ def test_consistency_label_times_from_the_iso_form(default_products, kind):
     assert pds4_time(start) == pds4_time(start.replace("T", " "))
 
 
+@pytest.mark.parametrize("kind", ("fits", "gti", "lc"))
+def test_consistency_catalog_times_in_the_utcstring_form(default_products, kind):
+    info = read_fits_info(default_products[kind])
+    h = fits.getheader(default_products[kind], 1)
+    assert SPACE_RE.match(info.date_obs) and SPACE_RE.match(info.date_end)
+    assert info.date_obs == utc_string_form(h["DATE-OBS"]) and info.date_end == utc_string_form(h["DATE-END"])
+
+
 def test_consistency_date_obs_value_both_modes():
     met = 146880000.66264
     space = "2021-08-28 00:00:00.662640000"
@@ -97,6 +106,6 @@ def test_consistency_date_obs_value_both_modes():
     assert date_obs_value(met, Mode.XSMDAS_1_2) == space
     for value in (space, space.replace(" ", "T")):
         assert date_obs_value(value, Mode.DEFAULT) == space.replace(" ", "T")
-        assert date_obs_value(value, Mode.XSMDAS_1_2) == space
+        assert date_obs_value(value, Mode.XSMDAS_1_2) == space == utc_string_form(value)
         assert parse_time(value) == pytest.approx(met, abs=1e-6)
         assert pds4_time(value) == "2021-08-28T00:00:00.662Z"
