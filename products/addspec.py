@@ -28,7 +28,6 @@ from astropy.io import fits
 
 from xsm.products import fitsio
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
-from xsm.products.met import MJDREF, date_obs_value
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.addspec")
@@ -362,9 +361,8 @@ def added_hdulist(added: AddedSpectrum, filename: str, *, date: str | None = Non
             fits.Column("SYS_ERR", "1E", array=added.sys_err.astype(np.float32))]
     ext = fits.BinTableHDU.from_columns(cols, name="SPECTRUM")
     h = ext.header
-    cards = [("DATE-OBS", date_obs_value(added.date_obs, mode)),
-             ("DATE-END", date_obs_value(added.date_end, mode)),
-             ("TSTART", added.tstart), ("TSTOP", added.tstop), ("TIMESYS", "UTC"), ("MJDREF", MJDREF)]
+    cards = fitsio.time_keywords(added.tstart, added.tstop, added.date_obs, added.date_end, telapse=False,
+                                 mode=mode)
     cards += [(k, v) for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode)
               if k not in ("FILENAME", "DATE", "CONTENT")]
     cards += [("CONTENT", "SPECTRUM"), ("HDUCLASS", "OGIP"), ("LONGSTRN", "OGIP 1.0"),
@@ -416,9 +414,8 @@ def added_arf_hdulist(added: AddedSpectrum, filename: str, *, date: str | None =
                         unit=None if compat else "cm**2")]
     ext = fits.BinTableHDU.from_columns(cols, name="SPECRESP")
     h = ext.header
-    cards = [("DATE-OBS", date_obs_value(added.date_obs, mode)),
-             ("DATE-END", date_obs_value(added.date_end, mode)),
-             ("TSTART", added.tstart), ("TSTOP", added.tstop), ("TIMESYS", "UTC"), ("MJDREF", MJDREF)]
+    cards = fitsio.time_keywords(added.tstart, added.tstop, added.date_obs, added.date_end, telapse=False,
+                                 mode=mode)
     cards += [(k, v) for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode)
               if k in ("MISSION", "TELESCOP", "INSTRUME", "ORIGIN", "CREATOR")]
     cards.append(("CONTENT", "ARF"))

@@ -18,7 +18,6 @@ from astropy.io import fits
 
 from xsm.products import effarea, fitsio
 from xsm.products.errors import InputFormatError
-from xsm.products.met import MJDREF, date_obs_value
 from xsm.products.provenance import Mode, Provenance
 
 N_ARF = 3000
@@ -100,11 +99,8 @@ def arf_hdulist(arf: Arf, filename: str, *, creator: str, prov: Provenance, hist
         cols[1].unit = cols[2].unit = "keV"
     ext = fits.BinTableHDU.from_columns(cols, name="SPECRESP")
     h = ext.header
-    if date_obs is None:
-        date_obs, date_end = tstart, tstop
-    cards = [("DATE-OBS", date_obs_value(date_obs, mode)), ("DATE-END", date_obs_value(date_end, mode)),
-             ("TSTART", float(tstart)), ("TSTOP", float(tstop)), ("TIMESYS", "UTC"), ("MJDREF", MJDREF),
-             ("CONTENT", "ARF")]
+    cards = fitsio.time_keywords(tstart, tstop, date_obs, date_end, telapse=False, mode=mode)
+    cards.append(("CONTENT", "ARF"))
     if arf.type2 or not compat:
         cards.append(("HDUCLASS", "OGIP"))
     cards += [("HDUCLAS1", "RESPONSE"), ("HDUCLAS2", "SPECRESP"),

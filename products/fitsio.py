@@ -18,7 +18,7 @@ from astropy.io import fits
 
 from xsm.products import settings
 from xsm.products.errors import InputFormatError
-from xsm.products.met import MJDREF, local_now_keyword, utc_now_keyword
+from xsm.products.met import MJDREF, date_obs_value, local_now_keyword, utc_now_keyword
 from xsm.products.provenance import Mode, Provenance
 
 MISSION = "CHANDRAYAAN-2"
@@ -66,12 +66,27 @@ def common_keywords(
 
 
 def time_keywords(
-    tstart: float, tstop: float, date_obs: str, date_end: str, *, telapse: bool = True
+    tstart: float, tstop: float, date_obs: str | float | None = None, date_end: str | float | None = None,
+    *, telapse: bool = True, mode: Mode = Mode.DEFAULT,
 ) -> list[tuple[str, object]]:
-    """DATE-OBS, DATE-END, TSTART, TSTOP, [TELAPSE], TIMESYS, MJDREF (``time.md`` §5)."""
+    """DATE-OBS, DATE-END, TSTART, TSTOP, [TELAPSE], TIMESYS, MJDREF (``time.md`` §5).
+
+    Parameters
+    ----------
+    tstart, tstop : float
+        MET (s).
+    date_obs, date_end : str or float, optional
+        UTC strings (either form) or MET (s); default ``tstart``/``tstop``. Written in the
+        form of ``mode`` by :func:`xsm.products.met.date_obs_value` (ISO ``T`` in the default
+        mode, the reference's space in compat mode).
+    telapse : bool
+        Include ``TELAPSE = tstop - tstart`` (s).
+    mode : Mode
+        Processing mode.
+    """
     cards: list[tuple[str, object]] = [
-        ("DATE-OBS", date_obs),
-        ("DATE-END", date_end),
+        ("DATE-OBS", date_obs_value(tstart if date_obs is None else date_obs, mode)),
+        ("DATE-END", date_obs_value(tstop if date_end is None else date_end, mode)),
         ("TSTART", float(tstart)),
         ("TSTOP", float(tstop)),
     ]

@@ -36,7 +36,6 @@ from astropy.io import fits
 
 from xsm.products import fitsio
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
-from xsm.products.met import MJDREF, date_obs_value
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.gti")
@@ -638,11 +637,8 @@ def gti_hdulist(result: GtiResult, filename: str, *, provenance: Provenance | No
     if compat and "DATE-OBS" in hh:   # Q13: copied from the HK header
         date_obs, date_end = str(hh["DATE-OBS"]), str(hh.get("DATE-END", hh["DATE-OBS"]))
     else:
-        date_obs, date_end = tstart, tstop
-    fitsio.set_cards(h, [("DATE-OBS", date_obs_value(date_obs, mode)),
-                         ("DATE-END", date_obs_value(date_end, mode)),
-                         ("TSTART", float(tstart)), ("TSTOP", float(tstop)),
-                         ("TIMESYS", "UTC"), ("MJDREF", MJDREF)])
+        date_obs = date_end = None
+    fitsio.set_cards(h, fitsio.time_keywords(tstart, tstop, date_obs, date_end, telapse=False, mode=mode))
     for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode):
         if k not in ("FILENAME", "DATE"):
             h[k] = v

@@ -33,7 +33,7 @@ from xsm.products.fitsio import (
     time_keywords,
 )
 from xsm.products.frame import FRAME_SIZE
-from xsm.products.met import date_obs_value, met_to_utc_string
+from xsm.products.met import met_to_utc_string
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger(__name__)
@@ -291,21 +291,18 @@ def read_sa(path: str | Path) -> Level1Table:
 # --------------------------------------------------------------------------------------------
 # Writers
 # --------------------------------------------------------------------------------------------
-def _time_cards_from_rows(time: np.ndarray, utc: np.ndarray | None) -> list[tuple[str, object]]:
+def _time_cards_from_rows(time: np.ndarray, utc: np.ndarray | None, mode: Mode) -> list[tuple[str, object]]:
     if len(time) == 0:
         raise ParameterError("a level-1 file needs at least one row (level1.md §6 rule 6)")
-    if utc is None:
-        u0, u1 = met_to_utc_string(time[0]), met_to_utc_string(time[-1])
-    else:
-        u0, u1 = str(utc[0]).rstrip(), str(utc[-1]).rstrip()
-    return time_keywords(float(time[0]), float(time[-1]), u0, u1)
+    u0, u1 = (None, None) if utc is None else (str(utc[0]).rstrip(), str(utc[-1]).rstrip())
+    return time_keywords(float(time[0]), float(time[-1]), u0, u1, mode=mode)
 
 
-def _time_cards_from_header(header: fits.Header | None, time, utc) -> list[tuple[str, object]]:
+def _time_cards_from_header(header: fits.Header | None, time, utc, mode: Mode) -> list[tuple[str, object]]:
     if header is not None and all(k in header for k in ("DATE-OBS", "DATE-END", "TSTART", "TSTOP")):
         return time_keywords(float(header["TSTART"]), float(header["TSTOP"]),
-                             str(header["DATE-OBS"]), str(header["DATE-END"]))
-    return _time_cards_from_rows(time, utc)
+                             str(header["DATE-OBS"]), str(header["DATE-END"]), mode=mode)
+    return _time_cards_from_rows(time, utc, mode)
 
 
 def _ext_header(spec: cols.TableSpec, n: int, filename: str, creator: str, mode: Mode,
@@ -330,7 +327,7 @@ def _ext_header(spec: cols.TableSpec, n: int, filename: str, creator: str, mode:
     for k, v in common_keywords(filename, creator, date=date, mode=mode):
         h[k] = v
     for k, v in time_cards:
-        h[k] = date_obs_value(v, mode) if k in ("DATE-OBS", "DATE-END") else v
+        h[k] = v
     prov = provenance or Provenance(step=spec.step, mode=mode)
     for k, v in provenance_keywords(prov):
         h[k] = v
@@ -458,7 +455,7 @@ def write_level1(day: Level1Day, path: str | Path, *, overwrite: bool = False,
     path = Path(path)
     _check_times(day.time, path)
     return _write(path, cols.SCIENCE, (len(day), lambda a, b: science_rows(day, a, b)),
-                  time_cards=_time_cards_from_rows(day.time, day.utc), overwrite=overwrite,
+                  time_cards=_time_cards_from_rows(day.time, day.utc, mode), overwrite=overwrite,
                   mode=mode, history=history, provenance=provenance, cards=cards, date=date)
 
 
@@ -492,7 +489,7 @@ def write_hk(table: Level1Table, path: str | Path, *, overwrite: bool = False,
     _check_aligned(np.asarray(table["Time"]), expect_time, path)
     rec = table_rows(table, cols.HK)
     return _write(path, cols.HK, rec,
-                  time_cards=_time_cards_from_header(table.header, rec["Time"], rec["UTCString"]),
+                  time_cards=_time_cards_from_header(table.header, rec["Time"], rec["UTCString"], mode),
                   overwrite=overwrite, mode=mode, history=history, provenance=provenance,
                   cards=cards, date=date)
 
@@ -518,9 +515,10 @@ def write_sa(table: Level1Table, path: str | Path, *, overwrite: bool = False,
     rec = table_rows(table, cols.SA)
     src = level1_header if level1_header is not None else table.header
     if src is not None and "DATE-OBS" in src and "DATE-END" in src:
-        tc = time_keywords(float(time[0]), float(time[-1]), str(src["DATE-OBS"]), str(src["DATE-END"]))
+        tc = time_keywords(float(time[0]), float(time[-1]), str(src["DATE-OBS"]), str(src["DATE-END"]),
+                           mode=mode)
     else:
-        tc = _time_cards_from_rows(time, None)
+        tc = _time_cards_from_rows(time, None, mode)
     return _write(path, cols.SA, rec, time_cards=tc, overwrite=overwrite, mode=mode,
                   history=history, provenance=provenance, cards=cards, date=date)
 

@@ -35,7 +35,7 @@ from astropy.io import fits
 from xsm.products import arf as arfmod
 from xsm.products import effarea, fitsio, pi
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
-from xsm.products.met import MJDREF, date_obs_value, met_to_utc_string
+from xsm.products.met import met_to_utc_string
 from xsm.products.provenance import Mode, Provenance
 from xsm.products.wichmann_hill import WichmannHill
 
@@ -700,10 +700,8 @@ def spectrum_hdulist(spec: Spectrum, filename: str, *, date: str | None = None) 
                 c.unit = "s"
     ext = fits.BinTableHDU.from_columns(cols, name="SPECTRUM")
     h = ext.header
-    cards: list = [("DATE-OBS", date_obs_value(spec.date_obs, mode)),
-                   ("DATE-END", date_obs_value(spec.date_end, mode)),
-                   ("TSTART", float(spec.tstart_kw)), ("TSTOP", float(spec.tstop_kw)),
-                   ("TIMESYS", "UTC"), ("MJDREF", MJDREF)]
+    cards = fitsio.time_keywords(spec.tstart_kw, spec.tstop_kw, spec.date_obs, spec.date_end, telapse=False,
+                                 mode=mode)
     common = [(k, v) for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode)
               if k not in ("FILENAME", "DATE", "CONTENT")]
     cards += common
