@@ -27,13 +27,13 @@ import numpy as np
 from astropy.io import fits
 
 from xsm.products import fitsio
+from xsm.products.arf import N_ARF, arf_energy_grid
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.addspec")
 
 
-N_ARF = 3000
 #: Band (keV) of the counts used as ARF weights with ``arf_weighting = "counts"``.
 COUNTS_WEIGHT_BAND = (1.5, 12.0)
 #: Nominal PI grid (keV) for the counts-weighting band: E_lo(k) = 0.5 + 0.033 k.
@@ -365,9 +365,7 @@ def added_hdulist(added: AddedSpectrum, filename: str, *, date: str | None = Non
                                  mode=mode)
     cards += [(k, v) for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode)
               if k not in ("FILENAME", "DATE", "CONTENT")]
-    cards += [("CONTENT", "SPECTRUM"), ("HDUCLASS", "OGIP"), ("LONGSTRN", "OGIP 1.0"),
-              ("HDUCLAS1", "SPECTRUM"), ("HDUVERS1", "1.2.0"), ("HDUVERS", "1.2.0"),
-              ("HDUCLAS2", "TOTAL"), ("HDUCLAS3", "COUNT")]
+    cards += fitsio.PHA_CLASS_CARDS
     if not compat:
         cards.append(("HDUCLAS4", "TYPE:I"))
     cards += [("TLMIN1", 0), ("TLMAX1", n - 1), ("DETCHANS", n), ("AREASCAL", 1.0),
@@ -389,16 +387,6 @@ def added_hdulist(added: AddedSpectrum, filename: str, *, date: str | None = Non
     return fits.HDUList([prim, ext])
 
 
-def arf_grid(mode: Mode) -> tuple[np.ndarray, np.ndarray]:
-    """ENERG_LO/HI of the 3000-bin grid, recomputed (``addspec.md`` §4, ``spectrum.md`` §11)."""
-    k = np.arange(N_ARF)
-    if mode == Mode.XSMDAS_1_2:
-        lo = (np.float32(0.1) + k.astype(np.float32) * np.float32(0.01)).astype(np.float32)
-        return lo, (lo + np.float32(0.01)).astype(np.float32)
-    lo = 0.1 + 0.01 * k
-    return lo.astype(np.float32), (lo + 0.01).astype(np.float32)
-
-
 def added_arf_hdulist(added: AddedSpectrum, filename: str, *, date: str | None = None) -> fits.HDUList:
     """The combined ARF (type I, ``products.md`` §4)."""
     mode = added.mode
@@ -406,7 +394,7 @@ def added_arf_hdulist(added: AddedSpectrum, filename: str, *, date: str | None =
     creator = "xsmgenspec" if compat else "xsm.addspec"
     date = date or fitsio.date_keyword(mode)
     prov = _provenance(added)
-    lo, hi = arf_grid(mode)
+    lo, hi = arf_energy_grid(mode)   # recomputed (addspec.md §4, spectrum.md §11)
     prim = fitsio.primary_hdu(filename, creator, "Ancillary Response File", date=date, mode=mode)
     cols = [fits.Column("ENERG_LO", "1E", array=lo, unit=None if compat else "keV"),
             fits.Column("ENERG_HI", "1E", array=hi, unit=None if compat else "keV"),

@@ -24,6 +24,11 @@ from xsm.products.provenance import Mode, Provenance
 MISSION = "CHANDRAYAAN-2"
 TELESCOP = "CH-2_ORBITER"
 INSTRUME = "CH2_XSM"
+#: OGIP class keywords of every XSM PHA extension, in the reference's order (``products.md`` §2-3).
+PHA_CLASS_CARDS: tuple[tuple[str, str], ...] = (
+    ("CONTENT", "SPECTRUM"), ("HDUCLASS", "OGIP"), ("LONGSTRN", "OGIP 1.0"), ("HDUCLAS1", "SPECTRUM"),
+    ("HDUVERS1", "1.2.0"), ("HDUVERS", "1.2.0"), ("HDUCLAS2", "TOTAL"), ("HDUCLAS3", "COUNT"),
+)
 #: The three identity keywords with the reference's comments (also the CALDB files' primaries).
 IDENTITY_CARDS: tuple[tuple[str, str, str], ...] = (
     ("MISSION", MISSION, "Name of mission/satellite"),

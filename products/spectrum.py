@@ -705,9 +705,7 @@ def spectrum_hdulist(spec: Spectrum, filename: str, *, date: str | None = None) 
     common = [(k, v) for k, v in fitsio.common_keywords(filename, creator, date=date, mode=mode)
               if k not in ("FILENAME", "DATE", "CONTENT")]
     cards += common
-    cards += [("CONTENT", "SPECTRUM"), ("HDUCLASS", "OGIP"), ("LONGSTRN", "OGIP 1.0"),
-              ("HDUCLAS1", "SPECTRUM"), ("HDUVERS1", "1.2.0"), ("HDUVERS", "1.2.0"),
-              ("HDUCLAS2", "TOTAL"), ("HDUCLAS3", "COUNT")]
+    cards += fitsio.PHA_CLASS_CARDS
     if spec.type2:
         cards += [("HDUCLAS4", "TYPE:II"), ("HDUCLAS5", "TG")]
     elif not compat:
