@@ -22,7 +22,7 @@ import numpy as np
 from astropy.io import fits
 
 from xsm.products.errors import InputFormatError
-from xsm.products.fitsio import IDENTITY_CARDS, MISSION, PRIMARY_BITPIX, open_fits, write_fits_atomic
+from xsm.products.fitsio import IDENTITY_CARDS, MISSION, empty_primary_hdu, open_fits, write_fits_atomic
 
 #: File name of the XSM index inside a CALDB root.
 XSM_INDEX_NAME = "xsmcaldb.indx"
@@ -389,8 +389,7 @@ def index_hdulist(index: CalIndex, form: str | None = None, filename: str | None
             hdu.header.add_comment(value) if key == "COMMENT" else hdu.header.add_history(value)
         else:
             hdu.header.append(fits.Card(key, value, comment), end=True)
-    primary = fits.PrimaryHDU()
-    primary.header["BITPIX"] = PRIMARY_BITPIX   # kept on write by fitsio.write_fits_atomic
+    primary = empty_primary_hdu()
     for key, value, comment in IDENTITY_CARDS:
         primary.header[key] = (value, comment)
     return fits.HDUList([primary, hdu])

@@ -60,7 +60,7 @@ from scipy.special import erf
 
 from xsm.caldb_manager.calfiles import (ABSCOEF_EXTENSIONS, N_PI, RSP_NBINS, rsp_energy_grid)
 from xsm.caldb_manager.index import (CAL_INSTRUME, CAL_TELESCOP, CalIndex, IndexRow, mjd_to_vsd_vst)
-from xsm.products.fitsio import IDENTITY_CARDS, MISSION, PRIMARY_BITPIX, write_fits_atomic
+from xsm.products.fitsio import IDENTITY_CARDS, MISSION, empty_primary_hdu, write_fits_atomic
 from xsm.products.met import MJDREF
 
 CREATOR = "xsm.caldb_manager.synthetic"
@@ -199,8 +199,7 @@ def redistribution(energ_lo: np.ndarray, energ_hi: np.ndarray, e_min: np.ndarray
 # --- FITS writing --------------------------------------------------------------------------
 
 def _primary(filename: str) -> fits.PrimaryHDU:
-    h = fits.PrimaryHDU()
-    h.header["BITPIX"] = PRIMARY_BITPIX   # as the official CALDB files; kept by write_fits_atomic
+    h = empty_primary_hdu()   # BITPIX 16 as the official CALDB files
     for k, v, c in (*IDENTITY_CARDS,
                     ("CREATOR", CREATOR, "Software that created the FITS file"),
                     ("FILENAME", filename, "File name")):

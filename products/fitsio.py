@@ -117,17 +117,24 @@ def keep_primary_bitpix(hdu: fits.PrimaryHDU) -> fits.PrimaryHDU:
     return hdu
 
 
-def primary_hdu(filename: str, creator: str, content: str, *, date: str | None = None,
-                mode: Mode = Mode.DEFAULT) -> fits.PrimaryHDU:
-    """The empty primary HDU (BITPIX 16, NAXIS 0, EXTEND T) with the common keywords.
+def empty_primary_hdu() -> fits.PrimaryHDU:
+    """An empty primary HDU (BITPIX 16, NAXIS 0, EXTEND T) that keeps BITPIX 16 when written.
 
-    BITPIX 16 is what the reference writes (``level1.md`` §1); :func:`keep_primary_bitpix`
-    makes astropy keep it when the list is written (:func:`write_fits_atomic` calls it).
+    The base of :func:`primary_hdu` and of files without the XSM common keywords (CALDB).
     """
     hdu = fits.PrimaryHDU()
     hdu.header["BITPIX"] = PRIMARY_BITPIX
     hdu.header["EXTEND"] = True
-    keep_primary_bitpix(hdu)
+    return keep_primary_bitpix(hdu)
+
+
+def primary_hdu(filename: str, creator: str, content: str, *, date: str | None = None,
+                mode: Mode = Mode.DEFAULT) -> fits.PrimaryHDU:
+    """The empty primary HDU (BITPIX 16, NAXIS 0, EXTEND T) with the common keywords.
+
+    BITPIX 16 is what the reference writes (``level1.md`` §1); see :func:`empty_primary_hdu`.
+    """
+    hdu = empty_primary_hdu()
     for k, v in common_keywords(filename, creator, content=content, date=date, mode=mode):
         hdu.header[k] = v
     return hdu

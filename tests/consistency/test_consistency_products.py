@@ -109,3 +109,15 @@ def test_consistency_date_obs_value_both_modes():
         assert date_obs_value(value, Mode.XSMDAS_1_2) == space == utc_string_form(value)
         assert parse_time(value) == pytest.approx(met, abs=1e-6)
         assert pds4_time(value) == "2021-08-28T00:00:00.662Z"
+
+
+def test_consistency_caldb_files_keep_bitpix_16(real_caldb, tmp_path, fitsverify):
+    """CALDB index and synthetic calibration files: BITPIX 16 primaries as the official ones."""
+    from xsm.caldb_manager import synthetic
+    from xsm.caldb_manager.index import read_index, write_index
+
+    written = [write_index(read_index(real_caldb / "xsmcaldb.indx"), tmp_path / "xsmcaldb.indx"),
+               synthetic.write_ebounds(tmp_path / "ebounds.fits"), synthetic.write_syserr(tmp_path / "syserr.fits")]
+    for path in written:
+        assert fits.getheader(path, 0)["BITPIX"] == 16 == fits.getheader(real_caldb / "xsmcaldb.indx", 0)["BITPIX"]
+        fitsverify(path)
