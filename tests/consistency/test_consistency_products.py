@@ -74,6 +74,33 @@ def test_consistency_default_product_common_keywords(default_products, kind):
         assert history[start + 1].startswith("software = xsm ") and history[start + 2] == "mode = default"
 
 
+@pytest.fixture(scope="module")
+def compat_products(golden_dir: Path, real_caldb: Path, tmp_path_factory) -> dict[str, Path]:
+    """Level-1 science file and the standard level-2 products made in compat mode."""
+    case = golden_dir / CASE
+    out = tmp_path_factory.mktemp("consistency_compat")
+    l1 = next(case.glob("*_level1.fits"))
+    files = {"fits": write_level1(read_level1(l1), out / l1.name, mode=Mode.XSMDAS_1_2)}
+    _, paths = L2.standard_products(files["fits"], out, hkfile=next(case.glob("*_level1.hk")),
+                                    safile=next(case.glob("*_level1.sa")), caldb=real_caldb,
+                                    params=L2.StandardParams(mode=Mode.XSMDAS_1_2, products=("gti", "pha", "lc")))
+    files.update(paths)
+    return files
+
+
+@pytest.mark.parametrize("kind", ("fits", "gti", "pha", "lc"))
+def test_consistency_compat_product_keeps_the_reference_date_form(compat_products, kind):
+    """Compat mode: DATE-OBS/DATE-END as the reference writes them; same BITPIX, keywords, block."""
+    with fits.open(compat_products[kind]) as hdul:
+        assert hdul[0].header["BITPIX"] == 16 and "XSMSWVER" in hdul[0].header
+        for hdu in hdul[1:]:
+            assert hdu.header["PROCMODE"] == "xsmdas-1.2" and "XSMSWVER" in hdu.header
+            for key in ("DATE-OBS", "DATE-END"):
+                assert SPACE_RE.match(hdu.header[key]), (hdu.name, key, hdu.header[key])
+        history = [str(x) for x in hdul[-1].header.get("HISTORY", [])]
+        assert f"{'*' * 14} XSM PROVENANCE {'*' * 14}" in history and "mode = xsmdas-1.2" in history
+
+
 def test_consistency_utcstring_column_keeps_the_space_form(default_products):
     with fits.open(default_products["fits"]) as hdul:
         utc = hdul[1].data["UTCString"][:3]
