@@ -9,7 +9,12 @@ every session, merges the days, archives and uploads them; the archive is verifi
     OUT/inbox/           the packages and triggers offered to the pipeline (hard links)
     OUT/archive/         archive root: day products, archive.duckdb, summary/index.html
     OUT/upload/          the upload destination
-    OUT/caldb/           a synthetic CALDB when no real one is configured
+    OUT/caldb/           the synthetic CALDB (unless ``caldb`` or ``$XSM_CALDB`` names a real one)
+
+The demo needs nothing outside the installed package: the CALDB, SPICE kernels and data are
+synthetic, in the real formats. Labels are validated against the PDS4 schemas when they are
+installed (``xsm labels schemas install --from DIR`` or ``$XSM_PDS4_SCHEMAS``), else by the data
+checks only; :attr:`DemoResult.schema_note` says which.
 """
 from __future__ import annotations
 
@@ -45,6 +50,8 @@ class DemoResult:
     verified: bool
     problems: list[str]
     simulated: list[dict]
+    schemas_checked: bool = False
+    schema_note: str = ""
 
     def to_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -75,14 +82,15 @@ def run_demo(out: str | Path, *, hours: float = 24.0, seed: int = 0, caldb: str 
     seed : int
         Seed of the first day (the others use seed + 1, seed + 2).
     caldb : path, optional
-        CALDB root (default ``$XSM_CALDB``, the shared real CALDB, else a synthetic one in OUT/caldb).
+        CALDB root (default ``$XSM_CALDB``, else a synthetic CALDB written into OUT/caldb; the
+        reference folder's real CALDB is never picked up implicitly).
     progress : callable, optional
         ``progress(message)`` as steps finish.
     """
     from xsm.archive.catalog import catalog_path
     from xsm.archive.pipeline import DAY_STAGES, PipelineConfig, run, status
     from xsm.archive.verify import verify
-    from xsm.products.simulate import default_caldb, simulate_day
+    from xsm.products.simulate import simulate_day
 
     if not 0 < hours <= 24:
         raise ParameterError(f"--hours {hours}: give 0 < hours <= 24")
@@ -91,7 +99,7 @@ def run_demo(out: str | Path, *, hours: float = 24.0, seed: int = 0, caldb: str 
     out = Path(out)
     inbox, root, upload = out / "inbox", out / "archive", out / "upload"
     inbox.mkdir(parents=True, exist_ok=True)
-    cal = Path(caldb) if caldb else default_caldb(out / "caldb")
+    cal = demo_caldb(out / "caldb", caldb)
     simulated = []
     for k, (date, profile, cls) in enumerate(days):
         sim = simulate_day(date, profile, seed + k, out / "level0" / date, caldb=cal, flare_class=cls,
@@ -114,4 +122,24 @@ def run_demo(out: str | Path, *, hours: float = 24.0, seed: int = 0, caldb: str 
     st = status(root)
     return DemoResult(out=out, archive=root, catalog=catalog_path(root), index=cfg.summary / "index.html",
                       upload=upload, caldb=cal, days=st["days"], failed=summary.failed, verified=rep.ok,
-                      problems=[str(p) for p in rep.problems[:20]], simulated=simulated)
+                      problems=[str(p) for p in rep.problems[:20]], simulated=simulated,
+                      schemas_checked=rep.schemas_checked, schema_note=rep.schema_note)
+
+
+def demo_caldb(synthetic_dir: str | Path, caldb: str | Path | None = None) -> Path:
+    """The demo's CALDB root: ``caldb``, else ``$XSM_CALDB``, else a synthetic CALDB.
+
+    The synthetic CALDB (``xsm caldb init --synthetic``) is written into ``synthetic_dir`` unless
+    an earlier demo left one there.
+    """
+    from xsm.caldb_manager.index import XSM_INDEX_NAME
+    from xsm.caldb_manager.publish import init_synthetic
+    from xsm.products import settings
+
+    chosen = caldb or settings.caldb_dir()
+    if chosen:
+        return Path(chosen)
+    root = Path(synthetic_dir)
+    if not (root / XSM_INDEX_NAME).is_file():  # published last: its presence means complete
+        init_synthetic(root)
+    return root

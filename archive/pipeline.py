@@ -721,17 +721,28 @@ def stage_day_qa(config: PipelineConfig, item: str, detail: dict) -> tuple[dict,
     return {**detail, "page": _rel(config, page)}, []
 
 
+#: Notes already logged by this process (the missing-schemas warning is shown once, not per day).
+_NOTES_SHOWN: set[str] = set()
+
+
 def stage_archive(config: PipelineConfig, item: str, detail: dict) -> tuple[dict, list]:
-    """Validate the day's products (fixity, zip members, labels) before release."""
+    """Validate the day's products (fixity, zip members, labels) before release.
+
+    Without the PDS4 schema files the labels get the data checks only (``schemas: false`` in the
+    detail); the warning saying so is logged once per process.
+    """
     from xsm.archive.verify import verify
 
     rep = verify(config.root, days=[item])
     with catalog(config.root) as cat:
         cat.update_day(item, archivestatus=rep.ok)
+    if rep.schema_note and rep.schema_note not in _NOTES_SHOWN:
+        _NOTES_SHOWN.add(rep.schema_note)
+        log.warning("archive %s: %s", item, rep.schema_note)
     if not rep.ok:
         first = rep.problems[0]
         raise StageError(f"day {item}: {len(rep.problems)} archive problem(s), first: {first}")
-    return {**detail, "files": rep.files, "labels": rep.labels}, []
+    return {**detail, "files": rep.files, "labels": rep.labels, "schemas": rep.schemas_checked}, []
 
 
 def stage_upload(config: PipelineConfig, item: str, detail: dict) -> tuple[dict, list]:

@@ -18,7 +18,9 @@ A release (``archive.md`` §6, ``pds4.md`` §4) is written to ``<root>/releases/
 
 The release takes the current version of every product of the days in the span. Before anything
 is written it re-hashes every file against the catalog and validates every label; any problem
-refuses the release (:class:`ReleaseRefused`, listing them all). The package is assembled in a
+refuses the release (:class:`ReleaseRefused`, listing them all). Label validation must be full:
+without the PDS4 schema files (XSD, Schematron) the release is refused with how to install them
+(:class:`~xsm.schemas.locator.SchemaNotFoundError`), where ``verify`` would only warn. The package is assembled in a
 temporary directory and renamed into place. Collection and bundle versions follow the previous
 release: a changed inventory gives the next minor version (``pds4.md`` §2.3, §4).
 """
@@ -40,6 +42,7 @@ from xsm.archive.catalog import open_catalog
 from xsm.archive.verify import Problem, check_fixity, check_zip, validate_label_files
 from xsm.products.errors import ArchiveError, ParameterError
 from xsm.products.met import date_tag, parse_date
+from xsm.schemas.locator import SchemaNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,16 @@ def _minor_next(vid: str | None) -> str:
     return f"{major}.{minor + 1}"
 
 
+def _validate_fully(name: str, labels: list[Path], schematron: bool,
+                    workers: int | None) -> tuple[list[Problem], list[Problem]]:
+    """Label validation with the schema files required (a release for ISDA is fully validated)."""
+    try:
+        return validate_label_files(labels, schematron=schematron, workers=workers, require_schemas=True)
+    except SchemaNotFoundError as exc:
+        raise SchemaNotFoundError(f"release {name} refused: its labels must be validated against the PDS4 "
+                                  f"schemas (XSD and Schematron), which are not available: {exc}") from None
+
+
 def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
                  schematron: bool = True, workers: int | None = None,
                  description: str | None = None) -> ReleaseResult:
@@ -111,6 +124,8 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
     ReleaseRefused
         when any catalogued file's size/md5/sha256 differs, a file is missing, a zip member
         differs or any label fails validation (every problem listed, nothing written).
+    SchemaNotFoundError
+        when the PDS4 schema files are not configured or installed (nothing written).
     ParameterError
         bad span, no products in the span, or a release of that name exists.
     """
@@ -146,7 +161,7 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
             if r["kind"] == "zip" and (root / r["path"]).is_file():
                 problems += check_zip(root / r["path"], by_name)
         labels = [root / r["path"] for r in rows if r["kind"] == "label" and (root / r["path"]).is_file()]
-        errs, _warns = validate_label_files(labels, schematron=schematron, workers=workers)
+        errs, _warns = _validate_fully(name, labels, schematron, workers)
         problems += errs
         if problems:
             raise ReleaseRefused(problems)
@@ -229,8 +244,7 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
 
             # ---- new labels of the bundle/collections must validate too
             # (the whole bundle together: the cross-label checks see every inventory member)
-            errs, _ = validate_label_files(sorted(bundle.rglob("*.xml")), schematron=schematron,
-                                           workers=workers)
+            errs, _ = _validate_fully(name, sorted(bundle.rglob("*.xml")), schematron, workers)
             if errs:
                 raise ReleaseRefused(errs)
 

@@ -9,7 +9,9 @@ Checks, each problem reported with the file and a rule id (nothing is fixed or r
 * ``zip.member``: a day zip whose member bytes differ from the catalogued product of that name,
   or that fails its CRC test;
 * ``label.*``: every PDS4 label validated offline (:func:`xsm.labels.validate.validate_labels`:
-  XSD, Schematron, size/md5 of the data file, FITS object offsets, ...).
+  XSD, Schematron, size/md5 of the data file, FITS object offsets, ...). Without PDS4 schema
+  files the XSD/Schematron checks are skipped: one ``label.schema.unavailable`` warning
+  (:attr:`VerifyReport.schema_note`) says so and how to install them; the data checks still run.
 """
 from __future__ import annotations
 
@@ -21,9 +23,13 @@ from pathlib import Path
 
 from xsm.archive import meta
 from xsm.archive.catalog import CATALOG_DIR, CATALOG_NAME, open_catalog
+from xsm.labels.validate import SCHEMA_UNAVAILABLE
 from xsm.products.provenance import stream_digests
 
 log = logging.getLogger(__name__)
+
+#: Rule of the warning ``verify`` reports when labels were validated without the PDS4 schemas.
+SCHEMA_RULE = f"label.{SCHEMA_UNAVAILABLE}"
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,19 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def schema_note(self) -> str:
+        """Why the labels were not checked against the PDS4 schemas ('' when they were)."""
+        return next((w.message for w in self.warnings if w.rule == SCHEMA_RULE), "")
+
+    @property
+    def schemas_checked(self) -> bool:
+        """Labels were validated, XSD/Schematron included."""
+        return self.labels > 0 and not self.schema_note
+
     def to_dict(self) -> dict:
         return {"root": str(self.root), "files": self.files, "labels": self.labels, "ok": self.ok,
+                "schemas_checked": self.schemas_checked,
                 "problems": [p.__dict__ for p in self.problems],
                 "warnings": [p.__dict__ for p in self.warnings]}
 
@@ -101,14 +118,19 @@ def check_zip(zpath: Path, by_name: dict[str, dict]) -> list[Problem]:
     return out
 
 
-def validate_label_files(labels: list[Path], *, schematron: bool = True,
-                         workers: int | None = None) -> tuple[list[Problem], list[Problem]]:
-    """(errors, warnings) of the offline PDS4 validation of ``labels``."""
+def validate_label_files(labels: list[Path], *, schematron: bool = True, workers: int | None = None,
+                         require_schemas: bool = False) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) of the offline PDS4 validation of ``labels``.
+
+    Without schema files the warnings include one ``label.schema.unavailable``; with
+    ``require_schemas`` a :class:`~xsm.schemas.locator.SchemaNotFoundError` is raised instead.
+    """
     from xsm.labels.validate import validate_labels
 
     if not labels:
         return [], []
-    f = validate_labels([str(p) for p in labels], schematron=schematron, workers=workers)
+    f = validate_labels([str(p) for p in labels], schematron=schematron, workers=workers,
+                        require_schemas=require_schemas)
     def problem(x):
         where = x.location if x.location and x.location != x.label else ""
         return Problem(x.label or x.location, f"label.{x.rule}",

@@ -22,6 +22,11 @@ For every label:
 7. across the labels of one call: unique LIDVIDs, bundle members and inventory members present
    (``bundle.*``) when the bundle's labels are validated together.
 
+Without schema files (none configured or installed: ``xsm.schemas.locator``) steps 3 and 4 are
+skipped and ONE warning finding ``schema.unavailable`` says so and how to install the schemas;
+every other check still runs. Callers that must have full validation (a release for ISDA) pass
+``require_schemas=True`` and get :class:`~xsm.schemas.locator.SchemaNotFoundError` instead.
+
 :func:`validate_labels` returns :class:`Findings` (rule, severity, location, message); it never
 raises for a bad label. With ``workers > 1`` labels are spread over a process pool, each worker
 building its validators once.
@@ -60,6 +65,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 ERROR = "error"
 WARNING = "warning"
+#: Rule of the one warning finding when XSD/Schematron were skipped for lack of schema files.
+SCHEMA_UNAVAILABLE = "schema.unavailable"
 
 
 @dataclass(frozen=True)
@@ -690,8 +697,13 @@ def _check_simple_files(root, base: Path, ctx: _Ctx) -> None:
 
 
 def validate_label(path: str | Path, *, data: bool = True, schematron: bool = True,
-                   content: bool = False) -> tuple[list[Finding], dict]:
-    """Findings of one label and its identity (``lidvid``, ``class``, members) for cross checks."""
+                   content: bool = False, skip_schema_ims: frozenset[str] = frozenset()
+                   ) -> tuple[list[Finding], dict]:
+    """Findings of one label and its identity (``lidvid``, ``class``, members) for cross checks.
+
+    ``skip_schema_ims``: information models whose schema files are unavailable; a label of one
+    of them gets no XSD/Schematron checks (:func:`validate_labels` reports that once).
+    """
     path = Path(path)
     ctx = _Ctx(path)
     info: dict = {"label": str(path)}
@@ -714,7 +726,7 @@ def validate_label(path: str | Path, *, data: bool = True, schematron: bool = Tr
     if lid and vid:
         info["lidvid"] = f"{lid}::{vid}"
     im = _model_of(tree, ctx)
-    if im is not None:
+    if im is not None and im not in skip_schema_ims:
         try:
             _check_xsd(tree, im, ctx)
             if schematron:
@@ -737,9 +749,10 @@ def validate_label(path: str | Path, *, data: bool = True, schematron: bool = Tr
     return ctx.items, info
 
 
-def _validate_chunk(paths: Sequence[str], data: bool, schematron: bool,
-                    content: bool = False) -> list[tuple[list[Finding], dict]]:
-    return [validate_label(p, data=data, schematron=schematron, content=content) for p in paths]
+def _validate_chunk(paths: Sequence[str], data: bool, schematron: bool, content: bool = False,
+                    skip_schema_ims: frozenset[str] = frozenset()) -> list[tuple[list[Finding], dict]]:
+    return [validate_label(p, data=data, schematron=schematron, content=content,
+                           skip_schema_ims=skip_schema_ims) for p in paths]
 
 
 def _directory_checks(infos: list[dict]) -> list[Finding]:
@@ -839,7 +852,8 @@ def _cross_checks(infos: list[dict]) -> list[Finding]:
 
 
 def validate_labels(paths: Iterable[str | Path], *, data: bool = True, schematron: bool = True,
-                    content: bool = False, workers: int | None = None, chunk_size: int = 25) -> Findings:
+                    content: bool = False, workers: int | None = None, chunk_size: int = 25,
+                    require_schemas: bool = False) -> Findings:
     """Validate PDS4 labels offline (see module docstring); never raises for a bad label.
 
     Parameters
@@ -856,11 +870,16 @@ def validate_labels(paths: Iterable[str | Path], *, data: bool = True, schematro
     workers : int, optional
         Processes to use; default 1 (in-process). Each worker compiles nothing: the Schematron
         XSLT is compiled (or taken from the cache) before the pool starts.
+    require_schemas : bool
+        Refuse to validate without the schema files. By default, when they are not configured
+        or installed, the XSD/Schematron checks are skipped and reported by one
+        ``schema.unavailable`` warning; all other checks run.
 
     Raises
     ------
     SchemaNotFoundError
-        when the schema files are not installed (with how to install them).
+        with ``require_schemas`` only, when the schema files are not installed (with how to
+        install them).
     """
     files: list[str] = []
     for p in paths:
@@ -870,24 +889,30 @@ def validate_labels(paths: Iterable[str | Path], *, data: bool = True, schematro
         else:
             files.append(str(p))
     findings = Findings(labels=files)
-    # fail early and clearly when schemas are missing; compile the Schematron once for the pool
+    # fail early and clearly when schemas are required but missing; else skip them, say so once;
+    # compile the Schematron once for the pool
     ims = {"1B00"}
     for f in files:
         ims |= _cheap_im(f)
-    for im in sorted(ims):
-        locator.xsd_path(im)
+    missing = missing_schemas(sorted(ims), schematron=schematron)
+    if missing and require_schemas:
+        raise next(iter(missing.values()))
+    if missing:
+        findings.extend([schema_unavailable_finding(missing)])
+    for im in sorted(ims - set(missing)):
         if schematron:
             compiled_schematron(im)
+    skip = frozenset(missing)
     workers = workers or 1
     results: list[tuple[list[Finding], dict]] = []
     if workers <= 1 or len(files) <= chunk_size:
-        results = _validate_chunk(files, data, schematron, content)
+        results = _validate_chunk(files, data, schematron, content, skip)
     else:
         chunks = [files[i:i + chunk_size] for i in range(0, len(files), chunk_size)]
         # spawn (not fork): saxonche's runtime must not be forked; children inherit os.environ
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             for part in pool.map(_validate_chunk, chunks, [data] * len(chunks), [schematron] * len(chunks),
-                                 [content] * len(chunks)):
+                                 [content] * len(chunks), [skip] * len(chunks)):
                 results += part
     infos = []
     for items, info in results:
@@ -911,6 +936,31 @@ def _cheap_im(path: str) -> set[str]:
     return {m.decode() for m in _IM_RE.findall(head) if m.decode() in known}
 
 
+def missing_schemas(ims: Sequence[str], *, schematron: bool = True) -> dict[str, locator.SchemaNotFoundError]:
+    """The information models among ``ims`` whose XSD (and, with ``schematron``, ``.sch`` and
+    ISO skeleton) files are not available locally, with the locator's error for each."""
+    missing: dict[str, locator.SchemaNotFoundError] = {}
+    for im in ims:
+        try:
+            locator.xsd_path(im)
+            if schematron:
+                locator.sch_path(im)
+                locator.skeleton_paths()
+        except locator.SchemaNotFoundError as exc:
+            missing[im] = exc
+    return missing
+
+
+def schema_unavailable_finding(missing: dict[str, locator.SchemaNotFoundError]) -> Finding:
+    """The one ``schema.unavailable`` warning: which models were not schema-checked and why."""
+    base = locator.schema_dir()
+    where = str(base) if base is not None else "PDS4 schemas"
+    ims = ", ".join(f"{im} (IM {locator.model(im).version})" for im in sorted(missing))
+    first = str(next(iter(missing.values())))
+    return Finding(SCHEMA_UNAVAILABLE, WARNING, where,
+                   f"XSD and Schematron checks skipped for {ims}, only the data checks ran: {first}", where)
+
+
 def check_schemas_available(ims: Sequence[str] = ("1B00",)) -> None:
     """Raise :class:`SchemaNotFoundError` (with install instructions) unless all files exist."""
     for im in ims:
@@ -920,4 +970,4 @@ def check_schemas_available(ims: Sequence[str] = ("1B00",)) -> None:
 
 
 __all__ = ["Finding", "Findings", "validate_labels", "validate_label", "compiled_schematron",
-           "prepare", "check_schemas_available", "XsmError"]
+           "prepare", "check_schemas_available", "missing_schemas", "SCHEMA_UNAVAILABLE", "XsmError"]

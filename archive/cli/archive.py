@@ -93,10 +93,13 @@ def verify_cmd(
     if json_out:
         print_json(rep.to_dict())
     else:
-        console.print(f"{rep.files} file(s) re-hashed, {rep.labels} label(s) validated: "
+        console.print(f"{rep.files} file(s) re-hashed, {rep.labels} label(s) validated"
+                      + (" (data checks only)" if rep.schema_note else "") + ": "
                       + ("[green]OK[/]" if rep.ok else f"[red]{len(rep.problems)} problem(s)[/]"))
         for p in rep.problems:
             console.print(f"[red]{escape(str(p))}[/]", highlight=False, soft_wrap=True)
+        if rep.schema_note:
+            console.print(f"[yellow]warning:[/] {escape(rep.schema_note)}", highlight=False, soft_wrap=True)
     if not rep.ok:
         raise typer.Exit(1)
 
@@ -111,7 +114,11 @@ def release_cmd(
     workers: int = typer.Option(1, "--workers", "-j", help="Processes for label validation."),
     json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
 ) -> None:
-    """Package a release for ISDA (bundle, collections, manifests, release note)."""
+    """Package a release for ISDA (bundle, collections, manifests, release note).
+
+    Labels must pass full validation: the PDS4 schema files are required
+    (`xsm labels schemas install --from DIR` or XSM_PDS4_SCHEMAS).
+    """
     from xsm.archive.release import ReleaseRefused, make_release
 
     try:

@@ -2,7 +2,8 @@
 
 Three simulated days (quiet, active, flare) -> level-0 packages in an inbox -> ``xsm pipeline
 run`` (download, extract, per-session level 1/2, summary pages, day merge, archive, upload) ->
-``xsm archive verify``; prints where the archive, catalog and summary index are.
+``xsm archive verify``; prints where the archive, catalog and summary index are, and whether the
+labels were validated against the PDS4 schemas or by the data checks only.
 """
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ def demo(
     hours: float = typer.Option(24.0, "--hours", help="Hours simulated per day (0-24; whole days by default)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the first simulated day."),
     caldb: Path = typer.Option(None, "--caldb", envvar="XSM_CALDB",
-                               help="CALDB root (default: the shared real CALDB, else a synthetic CALDB "
-                                    "written into OUT/caldb)."),
+                               help="CALDB root (default: a synthetic CALDB written into OUT/caldb)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result on stdout."),
 ) -> None:
     """Simulate three days, run the pipeline end to end, verify the archive, print a summary."""
@@ -49,6 +49,13 @@ def demo(
                       f"CALDB:          {res.caldb}", highlight=False)
         console.print("archive verify: " + ("[green]OK[/]" if res.verified else
                                             f"[red]{len(res.problems)} problem(s)[/]"))
+        if res.schemas_checked:
+            console.print("labels:         validated against the PDS4 schemas (XSD, Schematron) and by the "
+                          "data checks", highlight=False)
+        else:
+            console.print("labels:         [yellow]data checks only (file, size, md5, FITS offsets, records, "
+                          f"fields); not validated against the PDS4 schemas[/]\n  {escape(res.schema_note)}",
+                          highlight=False)
         for p in res.problems:
             console.print(f"[red]{escape(p)}[/]", highlight=False)
         if res.failed:

@@ -45,8 +45,15 @@ def validate(
     content: bool = typer.Option(False, "--content",
                                  help="Also read the tables through the label (pds4_tools) and compare with astropy."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes to use."),
+    require_schemas: bool = typer.Option(False, "--require-schemas",
+                                         help="Fail (exit 2) when the PDS4 schema files are not installed "
+                                              "instead of running the data checks only."),
 ) -> None:
-    """Validate labels offline: XSD, Schematron, data checks. Exit 1 when there are errors."""
+    """Validate labels offline: XSD, Schematron, data checks. Exit 1 when there are errors.
+
+    Without the PDS4 schema files the XSD/Schematron checks are skipped with one
+    `schema.unavailable` warning (unless --require-schemas).
+    """
     from xsm.labels.validate import validate_labels
     from xsm.products.errors import InputFormatError
 
@@ -54,7 +61,7 @@ def validate(
         if not p.exists():
             raise InputFormatError(f"{p}: no such label file or directory")
     findings = validate_labels(labels, data=not no_data, schematron=not no_schematron, content=content,
-                               workers=workers)
+                               workers=workers, require_schemas=require_schemas)
     if as_json:
         print_json({"labels": findings.labels, "errors": len(findings.errors),
                     "warnings": len(findings.warnings),

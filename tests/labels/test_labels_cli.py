@@ -65,7 +65,14 @@ def test_missing_schemas_message(product_copy, tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("XSM_PDS4_SCHEMAS", str(empty))
-    res = runner.invoke(app, ["labels", "validate", label.output.strip()])
+    # by default: the data checks run, one warning says the schemas were skipped and how to install them
+    res = runner.invoke(app, ["labels", "validate", "--json", label.output.strip()])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["errors"] == 0 and [f["rule"] for f in out["findings"]] == ["schema.unavailable"]
+    assert "xsm labels schemas install --from" in out["findings"][0]["message"]
+    # full validation demanded: refused, with the same hint
+    res = runner.invoke(app, ["labels", "validate", "--require-schemas", label.output.strip()])
     assert res.exit_code == 2
     assert "xsm labels schemas install --from" in res.output
 

@@ -187,7 +187,10 @@ def test_missing_schemas_say_how_to_install(lc_pair, tmp_path, monkeypatch):
     empty.mkdir()
     monkeypatch.setenv("XSM_PDS4_SCHEMAS", str(empty))
     with pytest.raises(SchemaNotFoundError, match="xsm labels schemas install --from"):
-        validate_labels([lc_pair])
+        validate_labels([lc_pair], require_schemas=True)
+    # without require_schemas: one warning with the same hint (tests/labels/test_fresh_labels_noschema.py)
+    found = validate_labels([lc_pair])
+    assert found.ok and "xsm labels schemas install --from" in found.warnings[0].message
 
 
 def test_value_offset_must_match_tzero(lc_pair):
