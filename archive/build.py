@@ -376,7 +376,7 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
     from xsm.labels.generate import generate_label, make_zip_label
     from xsm.labels.lidvid import lidvid as make_lidvid, product_lid_for_file
 
-    root = Path(root)
+    root = Path(root).resolve()  # the stage lives inside root: relative paths would nest twice
     day = date_tag(parse_date(day))
     pdate = processing_date or _dt.datetime.now(_dt.timezone.utc).date()
     note = progress or (lambda s: None)

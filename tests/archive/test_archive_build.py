@@ -334,3 +334,17 @@ def test_software_change_makes_a_new_version_with_its_reason(tmp_path, golden_di
         assert got[k][0] == 2 and "software change" in got[k][1] and "9.9.9" in got[k][1]
     assert {got[k][0] for k in ("fits", "hk", "sa")} == {1}  # the level-1 files did not change
     assert verify(root).ok
+
+
+def test_relative_archive_root(tmp_path, golden_dir, real_caldb, monkeypatch):
+    """A relative archive root (``xsm archive build-day ... -A arch``) builds in place."""
+    from xsm.archive import build
+
+    monkeypatch.setattr(build, "make_level2", lambda *a, **k: {})  # raw products only: fast
+    monkeypatch.chdir(tmp_path)
+    res = build_day("arch", "2021-09-05", level1=golden_dir / "short_quiet", caldb=real_caldb,
+                    processing_date=PDATE)
+    assert res.changed
+    assert (tmp_path / "arch" / "2021" / "09" / "05" / "ch2_xsm_20210905_v1.zip").is_file()
+    assert not (tmp_path / "arch" / "arch").exists()
+    assert verify(tmp_path / "arch").ok
