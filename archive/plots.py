@@ -113,12 +113,27 @@ def _hours(time: np.ndarray, t0: float) -> np.ndarray:
     return (np.asarray(time, dtype=np.float64) - t0) / 3600.0
 
 
+def _break_gaps(time, values, *, min_gap_s: float = 10.0):
+    """(time, values) with a NaN inserted in every gap longer than ``min_gap_s`` seconds.
+
+    matplotlib does not draw a line through NaN, so data gaps (outside the GTI, between
+    sessions) show as gaps instead of straight lines across them.
+    """
+    t = np.asarray(time, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if t.size < 2:
+        return t, v
+    step = np.diff(t)
+    cut = np.flatnonzero(step > max(min_gap_s, 3.0 * float(np.median(step)))) + 1
+    return np.insert(t, cut, np.nan), np.insert(v, cut, np.nan)
+
+
 def lightcurve_png(path: str | Path, time, rate, *, t0: float, title: str, ylabel: str = "rate (counts/s)",
                    log_y: bool = True) -> Path:
     """A light curve against hours since ``t0`` (MET of the day or session start)."""
     fig, (ax,) = _figure()
-    r = np.asarray(rate, dtype=np.float64)
-    ax.plot(_hours(time, t0), r, lw=0.6, color="tab:blue")
+    t, r = _break_gaps(time, rate)
+    ax.plot(_hours(t, t0), r, lw=0.6, color="tab:blue")
     if log_y and np.any(r > 0):
         _log_y(ax)
     ax.set_xlabel("hours since start")
@@ -151,7 +166,8 @@ def housekeeping_png(path: str | Path, time, columns: Mapping[str, np.ndarray], 
     """One panel per housekeeping column."""
     fig, axes = _figure(len(columns), height=1.6 * len(columns) + 0.6)
     for ax, (name, v) in zip(axes, columns.items()):
-        ax.plot(_hours(time, t0), np.asarray(v, dtype=np.float64), lw=0.6)
+        t, y = _break_gaps(time, v)
+        ax.plot(_hours(t, t0), y, lw=0.6)
         ax.set_ylabel(name, fontsize=8)
     axes[0].set_title(title, fontsize=10)
     axes[-1].set_xlabel("hours since start")
@@ -162,7 +178,8 @@ def geometry_png(path: str | Path, time, theta, occult, wheel, *, t0: float, tit
     """Sun angle theta, occultation flag and filter-wheel position."""
     fig, axes = _figure(3, height=5.4)
     h = _hours(time, t0)
-    axes[0].plot(h, np.asarray(theta, dtype=np.float64), lw=0.6)
+    t, th = _break_gaps(time, theta)
+    axes[0].plot(_hours(t, t0), th, lw=0.6)
     axes[0].set_ylabel("theta (deg)", fontsize=8)
     axes[1].step(h, np.asarray(occult, dtype=np.float64), where="post", lw=0.6, color="tab:gray")
     axes[1].set_ylabel("occulted", fontsize=8)

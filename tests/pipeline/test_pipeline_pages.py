@@ -108,3 +108,11 @@ def test_fe55_line_fit_recovers_centre_and_fwhm(tmp_path):
     assert plots.fit_line(e, np.zeros_like(counts)) is None  # no line, no fit
     p = plots.spectrum_png(tmp_path / "cal.png", e, counts, xlabel="energy (keV)", title="cal", fit=fit)
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_time_series_plots_break_at_data_gaps():
+    """A gap (outside the GTI, between sessions) is drawn as a gap, not a straight line across it."""
+    t = np.concatenate([np.arange(100.0), 1000.0 + np.arange(100.0)])
+    tt, vv = plots._break_gaps(t, np.ones_like(t))
+    assert tt.size == t.size + 1 and np.isnan(tt[100]) and np.isnan(vv[100])
+    assert np.array_equal(tt[~np.isnan(tt)], t)
