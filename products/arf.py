@@ -97,7 +97,7 @@ def arf_hdulist(arf: Arf, filename: str, *, creator: str, prov: Provenance, hist
                 fits.Column("SPECRESP", "1E", array=arf.specresp[0], unit="cm**2")]
     if arf.type2:
         cols[1].unit = cols[2].unit = "keV"
-    ext = fits.BinTableHDU.from_columns(cols, name="SPECRESP")
+    ext = fitsio.bintable_hdu(cols, name="SPECRESP")
     h = ext.header
     cards = fitsio.time_keywords(tstart, tstop, date_obs, date_end, telapse=False, mode=mode)
     cards.append(("CONTENT", "ARF"))

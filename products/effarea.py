@@ -115,7 +115,7 @@ def area_params(obj) -> AreaParams:
     if isinstance(obj, (str, Path)):
         from xsm.products.fitsio import open_fits, require_extension
         with open_fits(obj, what="EFFAREAPAR file") as hdul:
-            return area_params(require_extension(hdul, "EFFAREAPAR", obj).copy())
+            return area_params(require_extension(hdul, "EFFAREAPAR", obj))   # fields are copied
     if hasattr(obj, "header") and hasattr(obj, "data"):
         h, d = obj.header, obj.data
         try:

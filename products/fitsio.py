@@ -260,3 +260,17 @@ def require_columns(hdu: fits.BinTableHDU, columns: Iterable[str], path: str | P
     missing = [c for c in columns if c.upper() not in names]
     if missing:
         raise InputFormatError(f"{path}: extension {hdu.name} lacks column(s) {', '.join(missing)}")
+
+
+def bintable_hdu(columns: Iterable[fits.Column], name: str | None = None) -> fits.BinTableHDU:
+    """``fits.BinTableHDU.from_columns(columns, name=name)`` without importing ``astropy.table``.
+
+    astropy's ``BinTableHDU.__init__`` imports ``astropy.table`` (~0.15 s) whenever it is given
+    data, to test for a ``Table``; a command writing one small table would pay that import at
+    every run. The HDU is built empty and the ``FITS_rec`` assigned afterwards: the header and
+    the bytes written are identical to ``from_columns``.
+    """
+    data = fits.FITS_rec.from_columns(fits.ColDefs(list(columns)))
+    hdu = fits.BinTableHDU(name=name)
+    hdu.data = data
+    return hdu

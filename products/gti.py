@@ -625,7 +625,7 @@ def gti_hdulist(result: GtiResult, filename: str, *, provenance: Provenance | No
     prim = fitsio.primary_hdu(filename, creator, "", date=date, mode=mode)
     cols = [fits.Column("START", "D", unit="s", array=g.start),
             fits.Column("STOP", "D", unit="s", array=g.stop)]
-    ext = fits.BinTableHDU.from_columns(cols, name="GTI")
+    ext = fitsio.bintable_hdu(cols, name="GTI")
     h = ext.header
     if len(g):
         tstart, tstop = g.tstart, g.tstop

@@ -766,7 +766,7 @@ def lightcurve_hdulist(lc: LightCurve, filename: str, *, date: str | None = None
                 fits.Column("RATE", "E", unit="count/s", array=band.rate),
                 fits.Column("ERROR", "E", unit="counts/s", array=band.error),
                 fits.Column("FRACEXP", "E", array=band.fracexp)]
-        ext = fits.BinTableHDU.from_columns(cols, name=band.extname)
+        ext = fitsio.bintable_hdu(cols, name=band.extname)
         h = ext.header
         _cards(h, [("DATE-OBS", date_obs_value(lc.date_obs, mode), "Date observation start"),
                              ("DATE-END", date_obs_value(lc.date_end, mode), "Date observation end"),

@@ -698,7 +698,7 @@ def spectrum_hdulist(spec: Spectrum, filename: str, *, date: str | None = None) 
         if spec.type2:
             for c in cols[5:8]:
                 c.unit = "s"
-    ext = fits.BinTableHDU.from_columns(cols, name="SPECTRUM")
+    ext = fitsio.bintable_hdu(cols, name="SPECTRUM")
     h = ext.header
     cards = fitsio.time_keywords(spec.tstart_kw, spec.tstop_kw, spec.date_obs, spec.date_end, telapse=False,
                                  mode=mode)
