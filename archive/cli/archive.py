@@ -6,7 +6,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from xsm.archive.cli.common import console, handle_errors, print_json, print_table, progress_bar
+from xsm.archive.cli.common import (compat_option, console, handle_errors, mode_of, print_json, print_table,
+                                    progress_bar)
 
 app = typer.Typer(help="Day-wise archive, releases for ISDA, verification, ingest.", no_args_is_help=True)
 
@@ -51,17 +52,16 @@ def build_day_cmd(
     kernels: list[Path] = typer.Option(None, "--kernels", "-k",
                                        help="SPICE meta-kernel or kernel files (with --session)."),
     caldb: Path = typer.Option(None, "--caldb", envvar="XSM_CALDB", help="CALDB root."),
-    compat: bool = typer.Option(False, "--compat", help="XSMDAS 1.2 compatibility mode."),
+    compat: str = compat_option(),
     archive: Path = ARCHIVE_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
 ) -> None:
     """Build one day: raw + calibrated products, labels, day zip + label; idempotent."""
     from xsm.archive.build import build_day
-    from xsm.products.provenance import Mode
 
     kern = None if not kernels else (kernels[0] if len(kernels) == 1 else list(kernels))
     res = build_day(archive, date, level1=level1, sessions=sessions or (), kernels=kern, caldb=caldb,
-                    mode=Mode.XSMDAS_1_2 if compat else Mode.DEFAULT)
+                    mode=mode_of(compat))
     if json_out:
         print_json(res.to_dict())
         return

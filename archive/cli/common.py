@@ -22,7 +22,8 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from xsm.products.errors import XsmError
+from xsm.products.errors import ParameterError, XsmError
+from xsm.products.provenance import Mode
 
 console = Console()
 err_console = Console(stderr=True)
@@ -97,3 +98,21 @@ def split_list(values: Iterable[str] | None) -> list[str]:
     for v in values or []:
         out += [x for x in v.split(",") if x]
     return out
+
+
+#: Help text of every command's ``--compat`` option (one definition for the whole CLI).
+COMPAT_HELP = "'xsmdas-1.2' reproduces XSMDAS 1.2 exactly, defects included (spec/quirks.md)."
+
+
+def compat_option(help: str = COMPAT_HELP):
+    """The ``--compat MODE`` option; parse its value with :func:`mode_of`."""
+    return typer.Option(None, "--compat", metavar="xsmdas-1.2", help=help)
+
+
+def mode_of(compat: str | None) -> Mode:
+    """Processing mode of a ``--compat`` value: None -> DEFAULT, 'xsmdas-1.2' -> XSMDAS_1_2."""
+    if compat in (None, "", "default"):
+        return Mode.DEFAULT
+    if compat.lower() in ("xsmdas-1.2", "xsmdas_1_2", "1.2"):
+        return Mode.XSMDAS_1_2
+    raise ParameterError(f"--compat {compat!r}: the only compatibility mode is xsmdas-1.2")

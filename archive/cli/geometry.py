@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from xsm.archive.cli.common import console, err_console, handle_errors, print_json
+from xsm.archive.cli.common import compat_option, console, err_console, handle_errors, mode_of, print_json
 
 
 def _sunangle(
@@ -20,7 +20,7 @@ def _sunangle(
     out: Path | None = typer.Option(None, "--out", "-o",
                                     help="Output .sa file (default: the science file's name with .sa)."),
     clobber: bool = typer.Option(False, "--clobber", help="Replace an existing output file."),
-    compat: bool = typer.Option(False, "--compat", help="XSMDAS 1.2 compatibility mode (quirk Q09)."),
+    compat: str = compat_option("'xsmdas-1.2': XSMDAS 1.2 compatibility mode (quirk Q09)."),
     occultation: str = typer.Option("partial", "--occultation",
                                     help="OccultFlag=1 when the disc is 'partial'ly or 'total'ly hidden."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: idle CPUs, max 4)."),
@@ -28,9 +28,7 @@ def _sunangle(
 ) -> None:
     """Compute the sun-angle file (.sa) of a level-1 science file with SPICE."""
     from xsm.products.geometry import make_sa_file
-    from xsm.products.provenance import Mode
-
-    mode = Mode.XSMDAS_1_2 if compat else Mode.DEFAULT
+    mode = mode_of(compat)
     path, angles = make_sa_file(l1file, kernels, out, mode=mode, overwrite=clobber, workers=workers,
                                 occultation=occultation)
     rep = angles.coverage

@@ -8,16 +8,11 @@ from pathlib import Path
 
 import typer
 
-from xsm.archive.cli.common import console, handle_errors, print_json, print_table, progress_bar
+from xsm.archive.cli.common import (compat_option, console, handle_errors, mode_of, print_json, print_table,
+                                    progress_bar)
 
 app = typer.Typer(help="Level-0 sessions to day-wise level-1 files (science, housekeeping, sun angle).",
                   no_args_is_help=True)
-
-
-def _mode(compat: bool):
-    from xsm.products.provenance import Mode
-
-    return Mode.XSMDAS_1_2 if compat else Mode.DEFAULT
 
 
 @app.command("build")
@@ -31,14 +26,14 @@ def build(
     day: list[str] = typer.Option(None, "--day", help="Only write this UTC day (YYYYMMDD; repeat)."),
     no_hk: bool = typer.Option(False, "--no-hk", help="Do not write the housekeeping files."),
     overwrite: bool = typer.Option(False, "--overwrite", "--clobber", help="Replace existing day files."),
-    compat: bool = typer.Option(False, "--compat", help="XSMDAS 1.2 compatibility mode (no outlier guard)."),
+    compat: str = compat_option("'xsmdas-1.2': XSMDAS 1.2 compatibility mode (no outlier guard)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result on stdout."),
 ) -> None:
     """Decode level-0 sessions and write day-wise level-1 science and housekeeping files."""
     from xsm.products.level0 import build_level1
 
     with progress_bar("level 0 -> level 1", disable=as_json) as advance:
-        res = build_level1(sessions, out, mode=_mode(compat), version=version, decoder=decoder,
+        res = build_level1(sessions, out, mode=mode_of(compat), version=version, decoder=decoder,
                            overwrite=overwrite, hk=not no_hk, days=day or None, progress=advance)
     if as_json:
         print_json(res.as_dict())
@@ -58,13 +53,13 @@ def hk(
     l1file: Path = typer.Argument(..., help="Level-1 science file (ch2_xsm_YYYYMMDD_v1_level1.fits)."),
     out: Path = typer.Option(None, "--out", "-o", help="Output .hk file (default: beside the science file)."),
     overwrite: bool = typer.Option(False, "--overwrite", "--clobber", help="Replace an existing file."),
-    compat: bool = typer.Option(False, "--compat", help="XSMDAS 1.2 compatibility mode (CREATOR, local DATE)."),
+    compat: str = compat_option("'xsmdas-1.2': XSMDAS 1.2 compatibility mode (CREATOR, local DATE)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result on stdout."),
 ) -> None:
     """Write the housekeeping file (.hk, 38 columns) decoded from a level-1 science file."""
     from xsm.products.hk import write_hk_for
 
-    path, n = write_hk_for(l1file, out, overwrite=overwrite, mode=_mode(compat))
+    path, n = write_hk_for(l1file, out, overwrite=overwrite, mode=mode_of(compat))
     if as_json:
         print_json({"hk_file": str(path), "rows": n, "l1file": str(l1file)})
         return

@@ -7,7 +7,7 @@ import typer
 from rich.markup import escape
 
 from xsm.archive.cli.archive import ARCHIVE_OPTION
-from xsm.archive.cli.common import console, handle_errors, print_json, print_table
+from xsm.archive.cli.common import compat_option, console, handle_errors, mode_of, print_json, print_table
 
 app = typer.Typer(help="Automated processing: inbox, stages, failures, re-runs.", no_args_is_help=True)
 
@@ -19,12 +19,11 @@ KERNELS_OPTION = typer.Option(None, "--static-kernels",
 
 
 def _config(archive: Path, inbox: str | None = None, upload_dir: Path | None = None, caldb: Path | None = None,
-            static_kernels: Path | None = None, compat: bool = False, flush: bool = True):
+            static_kernels: Path | None = None, compat: str | None = None, flush: bool = True):
     from xsm.archive.pipeline import PipelineConfig
-    from xsm.products.provenance import Mode
 
     return PipelineConfig(root=archive, inbox=inbox, upload_dir=upload_dir, caldb=caldb,
-                          static_kernels=static_kernels, mode=Mode.XSMDAS_1_2 if compat else Mode.DEFAULT,
+                          static_kernels=static_kernels, mode=mode_of(compat),
                           flush=flush)
 
 
@@ -62,7 +61,7 @@ def run_cmd(
     interval: float = typer.Option(60.0, "--interval", help="Seconds between polls with --watch."),
     no_flush: bool = typer.Option(False, "--no-flush", help="Merge a day only when later data show it "
                                   "complete (default without --watch: merge every day whose sessions are in)."),
-    compat: bool = typer.Option(False, "--compat", help="XSMDAS 1.2 compatibility mode."),
+    compat: str = compat_option(),
     json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
 ) -> None:
     """Sync the inbox and run every stage (download .. upload) until the queues are empty."""
