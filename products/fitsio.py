@@ -262,15 +262,30 @@ def require_columns(hdu: fits.BinTableHDU, columns: Iterable[str], path: str | P
         raise InputFormatError(f"{path}: extension {hdu.name} lacks column(s) {', '.join(missing)}")
 
 
-def bintable_hdu(columns: Iterable[fits.Column], name: str | None = None) -> fits.BinTableHDU:
-    """``fits.BinTableHDU.from_columns(columns, name=name)`` without importing ``astropy.table``.
+#: TFORM codes that :func:`bintable_hdu` stores big-endian at once (plain numbers, no scaling).
+_PLAIN_TFORMS = frozenset("BIJKED")
 
-    astropy's ``BinTableHDU.__init__`` imports ``astropy.table`` (~0.15 s) whenever it is given
-    data, to test for a ``Table``; a command writing one small table would pay that import at
-    every run. The HDU is built empty and the ``FITS_rec`` assigned afterwards: the header and
-    the bytes written are identical to ``from_columns``.
+
+def bintable_hdu(columns: Iterable[fits.Column], name: str | None = None) -> fits.BinTableHDU:
+    """``fits.BinTableHDU.from_columns(columns, name=name)``, faster to build and to write.
+
+    Two costs of astropy's path are avoided; the header and the bytes written are identical:
+
+    * ``BinTableHDU.__init__`` imports ``astropy.table`` (~0.15 s) whenever it is given data (to
+      test for a ``Table``): the HDU is built empty and the ``FITS_rec`` assigned afterwards;
+    * a native (little-endian) ``FITS_rec`` is byte-swapped at write time by a per-byte fancy
+      index in 64 kB pieces, twice with checksums (~0.3 s for a 33 MB type-II ARF): tables of
+      plain numeric columns (TFORM B, I, J, K, E, D without TSCAL/TZERO) are stored big-endian
+      in memory once, so astropy writes (and checksums) the buffer as it is.
     """
-    data = fits.FITS_rec.from_columns(fits.ColDefs(list(columns)))
+    coldefs = fits.ColDefs(list(columns))
+    data = fits.FITS_rec.from_columns(coldefs)
+    if all(c.bscale is None and c.bzero is None and str(c.format)[-1:] in _PLAIN_TFORMS
+           for c in coldefs):
+        raw = data.view(np.ndarray)
+        big = raw.astype(raw.dtype.newbyteorder(">")).view(fits.FITS_rec)
+        big._coldefs = data._coldefs
+        data = big
     hdu = fits.BinTableHDU(name=name)
     hdu.data = data
     return hdu
