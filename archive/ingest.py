@@ -99,9 +99,15 @@ def index_file(cat: Catalog, path: str | Path, *, source: str, label: Path | Non
         if kind == "gti" and fi.exposure is None:
             row["exposure"] = None
         if index_content and current and kind == "lc" and row["day"]:
-            lc = read_lightcurve_arrays(path)
-            row["_rates"] = cat.replace_rates(row["day"], row["version"], lc["time"], lc["rate"],
-                                              lc["error"], lc["fracexp"], lc_path=path)
+            owner = rates_owner(cat, row)
+            if owner is None:
+                lc = read_lightcurve_arrays(path)
+                row["_rates"] = cat.replace_rates(row["day"], row["version"], lc["time"], lc["rate"],
+                                                  lc["error"], lc["fracexp"], lc_path=path)
+            else:
+                row["_rates_owner"] = owner
+                log.warning("%s: indexed, but the rates of %s stay those of %s (%s light curve v%s)",
+                            path, row["day"], owner["path"], owner["source"], owner["version"])
         if index_content and kind == "pha":
             rows = read_typeii_rows(path)
             if rows is not None:
@@ -110,6 +116,30 @@ def index_file(cat: Catalog, path: str | Path, *, source: str, label: Path | Non
                                     rows["spec_num"])
     cat.upsert_product({k: v for k, v in row.items() if not k.startswith("_")})
     return row
+
+
+#: Order of precedence of a day's light curves for its 1 s rates: the archive's own (built) light
+#: curve first, then the highest version, then the one indexed last.
+RATES_SOURCE_RANK = {"built": 1, "ingested": 0}
+
+
+def rates_owner(cat: Catalog, row: dict) -> dict | None:
+    """The current light curve of ``row['day']`` that keeps the day's rates instead of ``row``, or None.
+
+    A day's 1 s rates (the ``rates`` view) and its flares belong to ONE light curve, never a mix:
+    a built light curve outranks an ingested one (the archive's own products are what it
+    releases; an ingested official light curve supplies the rates of days the archive has not
+    built), then the higher version wins; among equals the one indexed last (``row``) wins,
+    so a rebuild or re-ingest replaces the rates. ``row`` is the ``products`` row about to be
+    stored (``day``, ``source``, ``version``, ``path``).
+    """
+    rank = (RATES_SOURCE_RANK.get(row["source"], 0), row.get("version") or 0)
+    others = cat.rows("SELECT path, source, version FROM products WHERE kind = 'lc' AND current AND day = ? "
+                      "AND path <> ?", [row["day"], cat.rel(row["path"])])
+    best = max(others, key=lambda r: (RATES_SOURCE_RANK.get(r["source"], 0), r["version"] or 0), default=None)
+    if best is not None and (RATES_SOURCE_RANK.get(best["source"], 0), best["version"] or 0) > rank:
+        return best
+    return None
 
 
 @dataclass
@@ -123,6 +153,10 @@ class IngestReport:
     missing: list[str] = field(default_factory=list)  # label file_name without a file
     mismatched: list[str] = field(default_factory=list)  # size/md5 differ from the label
     skipped: list[str] = field(default_factory=list)
+    #: light curves indexed whose day keeps the rates of a built (or newer) light curve
+    rates_kept: list[str] = field(default_factory=list)
+    #: days whose day-wise row stays the built one (the ingested products are only indexed)
+    days_kept: list[str] = field(default_factory=list)
     flares: int = 0
 
 
@@ -186,6 +220,8 @@ def ingest(root: str | Path, source_dir: str | Path, *,
                         or (lab[2]["file_size"] is not None and lab[2]["file_size"] != row["size"])):
                 report.mismatched.append(str(p))
             report.files.append(str(p))
+            if row.get("_rates_owner"):
+                report.rates_kept.append(str(p))
             d = row.get("day")
             if d and kind in ("gti", "lc") and "_level2" in p.name:
                 days.setdefault(d, {})[kind] = row
@@ -193,6 +229,9 @@ def ingest(root: str | Path, source_dir: str | Path, *,
                 progress(1, None)
         for d, prods in sorted(days.items()):
             report.days.append(d)
+            if (cat.day(d) or {}).get("Source") == "built":
+                report.days_kept.append(d)  # a built day keeps its own day-wise row
+                continue
             _day_from_products(cat, d, prods)
         report.flares = cat.con.execute("SELECT count(*) FROM flares").fetchone()[0]
     return report

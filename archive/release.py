@@ -9,12 +9,17 @@ A release (``archive.md`` §6, ``pds4.md`` §4) is written to ``<root>/releases/
     daywise/ch2_xsm_YYYYMMDD_vN.zip + .xml + _zip.json     (the day zips of the span)
     release_manifest_NNN.csv   relative_path, lidvid, kind, day, version, size, md5, sha256,
                                supersedes_lidvid, reason (CRLF)
-    checksums_NNN.md5          "<md5>  <relative path>" (md5deep/md5sum format)
+    bundle/miscellaneous/checksums_NNN.md5 + .xml           the bundle's checksum manifest (md5deep
+                               format, paths relative to bundle/) and its Product_Ancillary label
+    bundle/miscellaneous/collection_miscellaneous.xml + _inventory.csv
+    checksums_NNN.md5          "<md5>  <relative path>" (md5deep/md5sum format), every file
     checksums_NNN.sha256       "<sha256>  <relative path>"
     transfer_manifest_NNN.tab  LIDVID and path, fixed width (pds-deep-archive style)
     changes_NNN.csv            lid, old_vid, new_vid, kind (new/data/label/withdrawn), reason,
                                caldbver_old, caldbver_new, swversion_old, swversion_new
     release_note_NNN.md        new and changed products and why
+    deep_archive/              (--deep-archive) <bundle id>_v<vid>_checksum_manifest.tab,
+                               _transfer_manifest.tab and _aip.xml (pds-deep-archive style)
 
 The release takes the current version of every product of the days in the span. Before anything
 is written it re-hashes every file against the catalog and validates every label; any problem
@@ -40,7 +45,9 @@ from pathlib import Path
 from xsm.archive import meta
 from xsm.archive.catalog import open_catalog
 from xsm.archive.verify import Problem, check_fixity, check_zip, validate_label_files
+from xsm.labels.checksum import COLLECTION_MISCELLANEOUS
 from xsm.products.errors import ArchiveError, ParameterError
+from xsm.products.fitsio import atomic_path
 from xsm.products.met import date_tag, parse_date
 from xsm.schemas.locator import SchemaNotFoundError
 
@@ -49,6 +56,8 @@ log = logging.getLogger(__name__)
 RELEASES_DIR = "releases"
 MANIFEST_COLUMNS = ("relative_path", "lidvid", "kind", "day", "version", "size", "md5", "sha256",
                     "supersedes_lidvid", "reason")
+#: Collection id (and key of the release's collections) of the checksum manifests.
+MISC = "miscellaneous"
 CHANGE_COLUMNS = ("lid", "old_vid", "new_vid", "kind", "reason", "caldbver_old", "caldbver_new",
                   "swversion_old", "swversion_new")
 
@@ -116,8 +125,11 @@ def _validate_fully(name: str, labels: list[Path], schematron: bool,
 
 def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
                  schematron: bool = True, workers: int | None = None,
-                 description: str | None = None) -> ReleaseResult:
+                 description: str | None = None, deep_archive: bool = False) -> ReleaseResult:
     """Package the current products of days ``day_from``..``day_to`` as release ``name``.
+
+    ``deep_archive``: also write the ``pds-deep-archive`` style package in ``deep_archive/``
+    (:func:`_deep_archive`).
 
     Raises
     ------
@@ -217,6 +229,11 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
                                        history=hist, creation_date_time=created)
                 collections[level] = cres.lidvid
                 coll_results[level] = (cres, [(h.modification_date, h.version_id, h.description) for h in hist])
+            # the miscellaneous collection holds this release's checksum manifest (written below,
+            # once the files it lists exist); its LIDVID is known now for the bundle label
+            misc_old = prev_coll.get(MISC, "").split("::")[-1] if prev_coll.get(MISC) else None
+            misc_vid = _minor_next(misc_old)
+            collections[MISC] = f"{COLLECTION_MISCELLANEOUS}::{misc_vid}"
             old_bvid = prev_info.get("bundle", "").split("::")[-1] if prev_info.get("bundle") else None
             bvid = _minor_next(old_bvid) if old_bvid else "1.0"
             readme = write_readme(bundle, f"Chandrayaan-2 XSM archive bundle, release {name}\n"
@@ -225,8 +242,9 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
                                           "data_calibrated: level-2 GTI, spectra and light curves.\n")
             bhist = [ModificationDetail(*h) for h in prev_info.get("bundle_history", []) if h[1] != bvid]
             bhist.append(ModificationDetail(created[:10], bvid, description or f"release {name}"))
-            blabel = make_bundle(bundle, bvid, list(collections.values()), readme=readme, history=bhist,
-                                 creation_date_time=created)
+            blabel = make_bundle(bundle, bvid, [(lv, "miscellaneous" if k == MISC else "data")
+                                                for k, lv in collections.items()],
+                                 readme=readme, history=bhist, creation_date_time=created)
             bundle_lidvid = f"{meta.read_label(blabel).lid}::{bvid}"
             for level, (cres, _h) in coll_results.items():
                 for p in (cres.label, cres.inventory):
@@ -241,6 +259,20 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
                                  "lidvid": bundle_lidvid if p == blabel else "",
                                  "kind": "label" if p == blabel else "readme", "size": size, "md5": md5,
                                  "sha256": sha, "reason": f"release {name}"})
+
+            misc_res, misc_hist, misc_member = _checksum_product(
+                bundle, manifest, number, nnn, misc_vid, prev_info.get("coll_history", {}).get(MISC, []),
+                name, created)
+            members[MISC] = [misc_member]
+            coll_results[MISC] = (misc_res, misc_hist)
+            for p in (bundle / "miscellaneous" / f"checksums_{nnn}.md5",
+                      bundle / "miscellaneous" / f"checksums_{nnn}.xml", misc_res.label, misc_res.inventory):
+                md5, sha, size = meta.file_hashes(p)
+                kind = "label" if p.suffix == ".xml" else "inventory" if p == misc_res.inventory else "checksums"
+                lv = misc_member if p.name == f"checksums_{nnn}.xml" else \
+                    misc_res.lidvid if p == misc_res.label else ""
+                manifest.append({"relative_path": p.relative_to(tmp).as_posix(), "lidvid": lv, "kind": kind,
+                                 "size": size, "md5": md5, "sha256": sha, "reason": f"release {name}"})
 
             # ---- new labels of the bundle/collections must validate too
             # (the whole bundle together: the cross-label checks see every inventory member)
@@ -285,6 +317,8 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
             transfer = "".join(f"{(m['lidvid'] or '-'):<{width}}{m['relative_path']}\r\n"
                                for m in manifest if m["lidvid"])
             (tmp / f"transfer_manifest_{nnn}.tab").write_bytes(transfer.encode("ascii"))
+            if deep_archive:
+                _deep_archive(tmp, manifest, bundle_lidvid, name, schematron, workers)
             dayrows = {r["DayOfObs"]: r for r in cat.rows(
                 "SELECT DayOfObs, sunstatus, procstatus FROM xsmdaywisedata WHERE DayOfObs BETWEEN ? AND ?",
                 [d0, d1])}
@@ -308,6 +342,75 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
     return ReleaseResult(name=name, number=number, path=target, bundle_lidvid=bundle_lidvid,
                          collections=collections, days=days, files=len(manifest), changes=changes,
                          note=target / f"release_note_{nnn}.md")
+
+
+def _deep_archive(tmp: Path, manifest: list[dict], bundle_lidvid: str, name: str, schematron: bool,
+                  workers: int | None) -> Path:
+    """The OAIS package of the release bundle in the style of ``pds-deep-archive`` (``archive.md`` §6).
+
+    Writes ``deep_archive/<bundle id>_v<version>_checksum_manifest.tab`` (``md5<TAB>path``, CRLF,
+    every file of ``bundle/``), ``..._transfer_manifest.tab`` (LIDVID and label path, fixed width,
+    CRLF) and ``..._aip.xml`` (``Product_AIP``), paths relative to the release directory. The AIP
+    label must validate like every other label of the release. A ``Product_SIP_Deep_Archive`` is
+    not written: it needs the URL the package is delivered from (``manifest_url``), which only
+    the receiving archive can give.
+    """
+    from xsm.labels.checksum import deep_checksum_bytes, make_aip_label, transfer_manifest_bytes
+
+    blid, bver = bundle_lidvid.split("::")
+    stem = f"{blid.rsplit(':', 1)[1]}_v{bver}"
+    out = tmp / "deep_archive"
+    out.mkdir()
+    in_bundle = [m for m in manifest if m["relative_path"].startswith("bundle/")]
+    cm = out / f"{stem}_checksum_manifest.tab"
+    tm = out / f"{stem}_transfer_manifest.tab"
+    cm.write_bytes(deep_checksum_bytes((m["md5"], m["relative_path"]) for m in in_bundle))
+    data, wl, wp = transfer_manifest_bytes(sorted((m["lidvid"], m["relative_path"]) for m in in_bundle
+                                                  if m["lidvid"] and m["kind"] == "label"))
+    tm.write_bytes(data)
+    aip = make_aip_label(out / f"{stem}_aip.xml", checksum_manifest=cm, transfer_manifest=tm,
+                         lidvid_width=wl, path_width=wp, bundle_lidvid=bundle_lidvid,
+                         description=f"Archival information package of {bundle_lidvid}, release {name}")
+    errs, _ = _validate_fully(name, [aip], schematron, workers)
+    if errs:
+        raise ReleaseRefused(errs)
+    return out
+
+
+def _checksum_product(bundle: Path, manifest: list[dict], number: int, nnn: str, coll_vid: str,
+                      coll_history: list, name: str, created: str):
+    """Write ``bundle/miscellaneous/checksums_NNN.md5`` (md5deep format, paths relative to the
+    bundle root, every bundle file written so far), its ``Product_Ancillary`` label and the
+    miscellaneous collection (label and inventory).
+
+    The checksum file cannot list itself, its own label or the miscellaneous collection files
+    (their checksums depend on it); the release-level ``checksums_NNN.md5`` lists them.
+
+    Returns
+    -------
+    (CollectionResult, history tuples of the collection, LIDVID of the checksum product)
+    """
+    from xsm.labels.bundle import InventoryEntry, make_collection
+    from xsm.labels.checksum import (CHECKSUM_MANIFEST_LID, checksum_manifest_version,
+                                     make_checksum_manifest_label, md5deep_bytes)
+    from xsm.labels.generate import ModificationDetail
+
+    misc = bundle / "miscellaneous"
+    misc.mkdir(parents=True, exist_ok=True)
+    path = misc / f"checksums_{nnn}.md5"
+    entries = [(m["md5"], m["relative_path"][len("bundle/"):]) for m in manifest
+               if m["relative_path"].startswith("bundle/")]
+    with atomic_path(path) as t:
+        t.write_bytes(md5deep_bytes(entries))
+    vid = checksum_manifest_version(number)
+    make_checksum_manifest_label(path, version_id=vid, creation_date_time=created,
+                                 history=[ModificationDetail(created[:10], vid, f"release {name}")])
+    member = f"{CHECKSUM_MANIFEST_LID}::{vid}"
+    hist = [ModificationDetail(h[0], h[1], h[2]) for h in coll_history if h[1] != coll_vid]
+    hist.append(ModificationDetail(created[:10], coll_vid, f"release {name}"))
+    cres = make_collection(misc, MISC, coll_vid, [InventoryEntry("P", member)], history=hist,
+                           creation_date_time=created, template="collection_miscellaneous")
+    return cres, [(h.modification_date, h.version_id, h.description) for h in hist], member
 
 
 def _completeness(d0: str, d1: str, dayrows: dict, days: list[str]) -> list[str]:

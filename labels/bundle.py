@@ -131,7 +131,8 @@ def make_collection(out_dir: str | Path, collection: str, version_id: str,
                     members: Iterable[InventoryEntry | str], *, im: str = DEFAULT_IM,
                     bundle_lid: str = L.BUNDLE_LID, history: Sequence[ModificationDetail] | None = None,
                     description: str | None = None, publication_year: int | None = None,
-                    creation_date_time: str | None = None) -> CollectionResult:
+                    creation_date_time: str | None = None,
+                    template: str = "collection") -> CollectionResult:
     """Write ``collection_<id>.xml`` and ``collection_<id>_inventory.csv`` into ``out_dir``.
 
     Parameters
@@ -140,6 +141,9 @@ def make_collection(out_dir: str | Path, collection: str, version_id: str,
         ``'raw'``, ``'calibrated'`` or a collection id (``'data_raw'``, ``'document'``).
     members : iterable of InventoryEntry or str
         A plain string is a primary member LIDVID (``P``).
+    template : str
+        ``'collection'`` (``collection_type`` Data) or ``'collection_miscellaneous'``
+        (``collection_type`` Miscellaneous, e.g. the release checksum manifests).
     """
     out_dir = Path(out_dir)
     lid = L.collection_lid(collection, bundle_lid)
@@ -153,7 +157,7 @@ def make_collection(out_dir: str | Path, collection: str, version_id: str,
         tmp.write_bytes(data)
     hist = _history(history, version_id, created, description)
     year = publication_year or int(created[:4])
-    label = render("collection", im,
+    label = render(template, im,
                    {"lid": lid, "version_id": version_id, "title": f"{TITLE}: {cid} collection",
                     "publication_year": year,
                     "citation_description": f"Chandrayaan-2 XSM {cid.replace('_', ' ')} collection",

@@ -49,7 +49,8 @@ TABLE_DESCRIPTION = "The records count is the number of rows in this table"
 #: Template name of each product kind.
 TEMPLATE_BY_KIND = {"fits": "level1_fits", "hk": "level1_hk", "sa": "level1_sa", "gti": "level2_gti",
                     "pha": "level2_pha", "lc": "level2_lc", "arf": "level2_arf"}
-TEMPLATES = (*TEMPLATE_BY_KIND.values(), "daywise_zip", "collection", "bundle")
+TEMPLATES = (*TEMPLATE_BY_KIND.values(), "daywise_zip", "collection", "bundle", "collection_miscellaneous",
+             "checksum_manifest", "deep_archive_aip")
 
 
 def default_description() -> str:

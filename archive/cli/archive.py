@@ -113,6 +113,9 @@ def release_cmd(
     archive: Path = ARCHIVE_OPTION,
     workers: int = typer.Option(1, "--workers", "-j", help="Processes for label validation."),
     json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
+    deep_archive: bool = typer.Option(False, "--deep-archive",
+                                      help="Also write the pds-deep-archive style package (checksum and "
+                                           "transfer manifests, AIP label) in deep_archive/."),
 ) -> None:
     """Package a release for ISDA (bundle, collections, manifests, release note).
 
@@ -122,7 +125,7 @@ def release_cmd(
     from xsm.archive.release import ReleaseRefused, make_release
 
     try:
-        res = make_release(archive, name, day_from, day_to, workers=workers)
+        res = make_release(archive, name, day_from, day_to, workers=workers, deep_archive=deep_archive)
     except ReleaseRefused as exc:
         if json_out:
             print_json({"refused": True, "problems": [p.__dict__ for p in exc.problems]})
