@@ -117,14 +117,20 @@ def retry_cmd(
     json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
 ) -> None:
     """Put an item back into a stage's queue and process the queues."""
-    from xsm.archive.pipeline import process, retry
+    from xsm.archive.pipeline import retry
 
     cfg = _config(archive, None, upload_dir, caldb, static_kernels)
     queued = retry(cfg, item, from_stage)
     if not json_out:
         console.print(", ".join(f"{s} {escape(i)}" for s, i in queued) + ": queued", highlight=False)
-    if queue_only:
-        return
+    if not queue_only:
+        _process_queues(cfg, json_out)
+
+
+def _process_queues(cfg, json_out: bool) -> None:
+    """Run the queued items through the stages, report, exit 1 when any failed."""
+    from xsm.archive.pipeline import process
+
     summary = process(cfg, progress=_progress(json_out))
     _report(summary, json_out)
     if summary.failed:
@@ -146,7 +152,7 @@ def rerun_cmd(
     json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
 ) -> None:
     """Re-execute the items of a day range (or given items) from a stage on; downstream is rebuilt."""
-    from xsm.archive.pipeline import process, rerun, retry
+    from xsm.archive.pipeline import rerun, retry
     from xsm.products.errors import ParameterError
 
     if bool(days) == bool(items):
@@ -159,12 +165,8 @@ def rerun_cmd(
         queued = rerun(cfg, d0, d1 or d0, from_stage)
     if not json_out:
         console.print(f"{len(queued)} item(s) queued at {from_stage}", highlight=False)
-    if queue_only:
-        return
-    summary = process(cfg, progress=_progress(json_out))
-    _report(summary, json_out)
-    if summary.failed:
-        raise typer.Exit(1)
+    if not queue_only:
+        _process_queues(cfg, json_out)
 
 
 @app.command("pages")
