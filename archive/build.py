@@ -24,7 +24,12 @@ the days whose selected calibration files change. The day zip gets a new version
 of its members does.
 
 Everything is made in a staging directory inside the archive root and moved into place only
-when the whole day succeeded, then catalogued.
+when the whole day succeeded, then catalogued. Crash safety: the day's catalog changes are one
+DuckDB transaction, and before any file enters the day directory its path is listed in the
+day's build journal (``.build_YYYYMMDD.journal.json`` in the root, :func:`roll_back_journal`).
+A build that fails rolls its files back at once; one killed between moving files and committing
+leaves the journal, and the next build of the day removes the files the catalog does not
+know before it plans versions, so it makes the same v1 as an uninterrupted build.
 """
 from __future__ import annotations
 
@@ -292,6 +297,56 @@ def write_day_zip(zip_path: Path, day: str, version: int, members: Sequence[tupl
     return zip_path
 
 
+# ---------------------------------------------------------------------------------- journal
+def journal_path(root: str | Path, day: str) -> Path:
+    """The build journal of ``day`` (``YYYYMMDD``) in the archive ``root``."""
+    return Path(root) / f".build_{day}.journal.json"
+
+
+def _journal_add(journal: Path, paths: Sequence[Path]) -> None:
+    """List ``paths`` in the journal (rewritten atomically) before they enter the archive."""
+    old = json.loads(journal.read_text())["paths"] if journal.exists() else []
+    with atomic_path(journal) as tmp:
+        tmp.write_text(json.dumps({"paths": [*old, *(str(p) for p in paths)]}, indent=1) + "\n")
+
+
+def _remove_listed(journal: Path) -> list[Path]:
+    """Delete the files the journal lists, then the journal; returns the removed paths."""
+    removed = [Path(p) for p in json.loads(journal.read_text())["paths"]]
+    removed = [p for p in removed if p.is_file()]
+    for p in removed:
+        p.unlink()
+    journal.unlink()
+    return removed
+
+
+def roll_back_journal(cat: Catalog, root: Path, day: str) -> list[Path]:
+    """Finish a build of ``day`` that stopped between moving files in and committing.
+
+    The catalog transaction is all-or-nothing: when none of the listed files has a catalog row,
+    the build did not commit and its files are removed; otherwise it did, and only the journal
+    goes. Returns the removed paths.
+    """
+    journal = journal_path(root, day)
+    if not journal.exists():
+        return []
+    try:
+        listed = [Path(p) for p in json.loads(journal.read_text())["paths"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArchiveError(f"{journal}: unreadable build journal ({exc}); remove the day's uncatalogued "
+                           "files by hand (`xsm archive verify`), then the journal") from None
+    rels = [cat.rel(p) for p in listed]
+    known = cat.rows(f"SELECT count(*) AS n FROM products WHERE path IN ({', '.join('?' for _ in rels)})",
+                     rels)[0]["n"] if rels else 0
+    if known:
+        journal.unlink()
+        return []
+    removed = _remove_listed(journal)
+    if removed:
+        log.warning("day %s: %d file(s) of an interrupted build removed (%s)", day, len(removed), journal.name)
+    return removed
+
+
 # ---------------------------------------------------------------------------------- build
 
 def _history(cat: Catalog, lid: str, version: int, description: str, date: str):
@@ -400,18 +455,31 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
         fi = meta.read_fits_info(l1["fits"])
         tstart = fi.tstart if fi.tstart is not None else day_start_met(day)
         tstop = fi.tstop if fi.tstop is not None else tstart + 86400.0
+        journal = journal_path(root, day)
         with open_catalog(root) as cat:
-            for seg in segments:
-                old = cat.rows("SELECT Days FROM xsmorbitdata WHERE L0File = ?", [seg["L0File"]])
-                if old and old[0]["Days"]:
-                    seg["Days"] = sorted(set(old[0]["Days"]) | set(seg["Days"]))
-                cat.upsert_segment(seg)
-            result = _build(cat, root, day, l1, stage, caldb=caldb, mode=mode, pdate=pdate, im=im,
-                          tstart=tstart, tstop=tstop, note=note, generate_label=generate_label,
-                          make_zip_label=make_zip_label, make_lidvid=make_lidvid,
-                          product_lid_for_file=product_lid_for_file)
-            if segments:
-                cat.update_day(day, Segments=sorted({s["L0File"] for s in segments}))
+            roll_back_journal(cat, root, day)
+            # one transaction: a kill before COMMIT leaves the catalog as it was (DuckDB rolls
+            # back on close) and the journal names the files to remove
+            cat.con.execute("BEGIN TRANSACTION")
+            try:
+                for seg in segments:
+                    old = cat.rows("SELECT Days FROM xsmorbitdata WHERE L0File = ?", [seg["L0File"]])
+                    if old and old[0]["Days"]:
+                        seg["Days"] = sorted(set(old[0]["Days"]) | set(seg["Days"]))
+                    cat.upsert_segment(seg)
+                result = _build(cat, root, day, l1, stage, caldb=caldb, mode=mode, pdate=pdate, im=im,
+                                tstart=tstart, tstop=tstop, note=note, generate_label=generate_label,
+                                make_zip_label=make_zip_label, make_lidvid=make_lidvid,
+                                product_lid_for_file=product_lid_for_file, journal=journal)
+                if segments:
+                    cat.update_day(day, Segments=sorted({s["L0File"] for s in segments}))
+                cat.con.execute("COMMIT")
+            except Exception:
+                cat.con.execute("ROLLBACK")
+                if journal.exists():
+                    _remove_listed(journal)
+                raise
+            journal.unlink(missing_ok=True)
             return result
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -419,7 +487,7 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
 
 def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path, *, caldb, mode,
            pdate: _dt.date, im: str, tstart: float, tstop: float, note, generate_label,
-           make_zip_label, make_lidvid, product_lid_for_file) -> DayBuild:
+           make_zip_label, make_lidvid, product_lid_for_file, journal: Path) -> DayBuild:
     ddir = day_dir(root, day)
     today = pdate.isoformat()
     result = DayBuild(day=day, version=0, changed=False)
@@ -524,6 +592,8 @@ def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path,
             if (ddir / sub / p.name).exists():
                 raise ArchiveError(f"{ddir / sub / p.name}: exists already; an archived version is "
                                    "never overwritten (catalog out of date? run `xsm archive verify`)")
+    _journal_add(journal, [ddir / ("raw" if k in RAW_KINDS else "calibrated") / p.name
+                           for k, (data, label, _lid) in staged.items() for p in (data, label)])
     moved: dict[str, tuple[Path, Path, str]] = {}
     for k, (data, label, lid) in staged.items():
         sub = ddir / ("raw" if k in RAW_KINDS else "calibrated")
@@ -580,6 +650,7 @@ def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path,
     if zpath.exists():
         raise ArchiveError(f"{zpath}: exists already; an archived version is never overwritten")
     note(f"zip v{zver}")
+    _journal_add(journal, [zpath, zpath.with_suffix(".xml"), zpath.with_name(zpath.stem + "_zip.json")])
     write_day_zip(zpath, day, zver, members, pdate)
     dayinfo = _day_summary(cat, day, l1, result.sun)
     desc = (f"XSM day-wise archive package of {day[:4]}-{day[4:6]}-{day[6:]}: {len(members)} files; "
