@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ CATALOG_DIR = "catalog"
 #: Parquet rates: ``<root>/catalog/rates/day=YYYYMMDD/rates.parquet``.
 RATES_DIR = f"{CATALOG_DIR}/rates"
 RATES_FILE = "rates.parquet"
+#: DuckDB lets one process at a time hold the file: another one (a pipeline run, ``xsm pipeline
+#: status``, a query) holding it makes an open wait up to this long (s), polling this often (s).
+CATALOG_WAIT_S, CATALOG_POLL_S = 30.0, 0.1
 
 #: Product kinds of the catalog (``archive.md`` §4.3) and their processing level.
 KIND_LEVEL = {"fits": 1, "hk": 1, "sa": 1, "gti": 2, "pha": 2, "lc": 2, "arf": 2,
@@ -375,22 +379,44 @@ def write_rates_parquet(path: Path, time, rate, error, fracexp, version: int | N
     return path
 
 
+def _connect(path: Path, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, waiting up to ``wait_s`` seconds while another process holds the file.
+
+    Raises
+    ------
+    ArchiveError
+        One line naming the catalog: still locked after ``wait_s``, or any other open failure.
+    """
+    what = "read-only" if read_only else "read-write"
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise ArchiveError(f"{path}: cannot open catalog {what} ({str(exc).splitlines()[0]})") from None
+            if time.monotonic() >= deadline:
+                raise ArchiveError(f"{path}: catalog still held by another process after {wait_s:g} s "
+                                   "(a pipeline run or query?); try again later") from None
+            time.sleep(CATALOG_POLL_S)
+        except duckdb.Error as exc:
+            raise ArchiveError(f"{path}: cannot open catalog {what} ({str(exc).splitlines()[0]})") from None
+
+
 @contextmanager
-def open_catalog(root: str | Path, *, create: bool = True):
+def open_catalog(root: str | Path, *, create: bool = True, wait_s: float | None = None):
     """Open the read-write catalog of ``root`` (created and migrated as needed).
 
     Use as a context manager; commits are implicit (autocommit) and the connection is
-    closed on exit.
+    closed on exit. While another process holds the file the open waits, up to ``wait_s``
+    seconds (default :data:`CATALOG_WAIT_S`), then raises :class:`ArchiveError`.
     """
     root = Path(root)
     path = catalog_path(root)
     if not path.exists() and not create:
         raise ArchiveError(f"{root}: no catalog ({CATALOG_NAME}); build or ingest first")
     root.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path))
-    except duckdb.Error as exc:
-        raise ArchiveError(f"{path}: cannot open catalog ({str(exc).splitlines()[0]})") from None
+    con = _connect(path, read_only=False, wait_s=CATALOG_WAIT_S if wait_s is None else wait_s)
     try:
         _migrate(con)
         _attach_rates(con, root)
@@ -399,16 +425,16 @@ def open_catalog(root: str | Path, *, create: bool = True):
         con.close()
 
 
-def connect_readonly(root: str | Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the catalog of ``root`` with the ``rates`` view attached."""
+def connect_readonly(root: str | Path, *, wait_s: float | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the catalog of ``root`` with the ``rates`` view attached.
+
+    Waits like :func:`open_catalog` while a writer holds the file.
+    """
     root = Path(root)
     path = catalog_path(root)
     if not path.exists():
         raise ArchiveError(f"{root}: no catalog ({CATALOG_NAME}); build or ingest first")
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise ArchiveError(f"{path}: cannot open catalog read-only ({str(exc).splitlines()[0]})") from None
+    con = _connect(path, read_only=True, wait_s=CATALOG_WAIT_S if wait_s is None else wait_s)
     (version,) = con.execute("SELECT max(version) FROM schema_version").fetchone()
     if version is None or version < SCHEMA_VERSION:
         con.close()

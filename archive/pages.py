@@ -270,7 +270,7 @@ def session_page(summary_dir: Path, session_dir: Path, summary: dict) -> Path:
 
 def day_page(root: Path, summary_dir: Path, day: str, session_dirs: Sequence[Path] = ()) -> Path:
     """The page of one archive day from its current products in the catalog."""
-    from xsm.archive.pipeline import catalog
+    from xsm.archive.catalog import open_catalog as catalog
 
     root = Path(root)
     out = Path(summary_dir) / "days" / day
@@ -300,7 +300,7 @@ def day_page(root: Path, summary_dir: Path, day: str, session_dirs: Sequence[Pat
 
 def index_page(root: Path, summary_dir: Path) -> Path:
     """The index: every day and session of the catalog with status and links, and failures."""
-    from xsm.archive.pipeline import catalog
+    from xsm.archive.catalog import open_catalog as catalog
 
     root, summary_dir = Path(root), Path(summary_dir)
     with catalog(root) as cat:

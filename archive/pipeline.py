@@ -24,15 +24,15 @@ upload         ``YYYYMMDD``  copies zip + label + sidecar to the configured dest
 Crash safety: every stage writes into a temporary directory/name and renames into place
 (:func:`staged_dir`; removed when the stage fails); a run takes an exclusive lock
 (:func:`pipeline_lock`), so ``running`` rows found at start belong to a crashed run: they go back
-to ``pending`` and temporary outputs are removed (:func:`recover`); files of a day build stopped
-between moving its files into place and cataloguing them are set aside before the merge runs
-again (:func:`quarantine_orphans`). Re-execution: :func:`retry` (one item) and :func:`rerun`
+to ``pending`` and temporary outputs are removed (:func:`recover`); a day build stopped part-way
+is rolled back by the next one (its journal, :func:`xsm.archive.build.roll_back_journal`).
+Re-execution: :func:`retry` (one item) and :func:`rerun`
 (days, from a stage) put items back into a stage's queue; each stage then queues the next, so
 downstream products are rebuilt. Failures: one line in the queue row, the traceback in the
 item's log file (``pipeline/logs/<stage>/<item>.log``).
 
 Work space under the archive root: ``pipeline/`` (packages, segments, session products, logs,
-orphans, the lock), ``summary/`` (HTML pages and plots, :mod:`xsm.archive.pages`).
+the lock), ``summary/`` (HTML pages and plots, :mod:`xsm.archive.pages`).
 """
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ from xsm.archive.catalog import catalog_path, open_catalog
 from xsm.archive.sources import Offer, md5_of, open_source
 from xsm.products.errors import ArchiveError, InputFormatError, ParameterError, StageError, XsmError
 from xsm.products.fitsio import atomic_path
+from xsm.products.level0 import verify_session_package as verify_package
 from xsm.products.met import date_tag, day_start_met, met_to_utc_string, parse_date
 from xsm.products.provenance import Mode
 
@@ -148,34 +149,12 @@ class RunSummary:
 
 # ----------------------------------------------------------------------------- queue (catalog)
 
-#: DuckDB lets one process at a time open the catalog: another one (``xsm pipeline status``,
-#: a query) holding it briefly makes an open wait, up to this many tries this far apart.
-CATALOG_OPEN_ATTEMPTS, CATALOG_RETRY_S = 100, 0.1
-
-
-@contextlib.contextmanager
-def catalog(root: str | Path):
-    """:func:`xsm.archive.catalog.open_catalog`, waiting while another process holds the file."""
-    for k in range(CATALOG_OPEN_ATTEMPTS):
-        stack = contextlib.ExitStack()
-        try:
-            cat = stack.enter_context(open_catalog(root))
-        except ArchiveError as exc:
-            if "cannot open catalog" not in str(exc) or k + 1 == CATALOG_OPEN_ATTEMPTS:
-                raise
-            time.sleep(CATALOG_RETRY_S)
-            continue
-        with stack:
-            yield cat
-        return
-
-
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
 
 def _rows(root: Path, sql: str, params=()) -> list[dict]:
-    with catalog(root) as cat:
+    with open_catalog(root) as cat:
         return cat.rows(sql, list(params))
 
 
@@ -183,7 +162,7 @@ def enqueue(root: Path, stage: str, item: str, detail: dict | None = None, *, re
     """Put ``item`` into ``stage``'s input queue (state ``pending``); keeps a known detail."""
     if stage not in STAGES and stage != "sync":
         raise ParameterError(f"stage {stage!r}: use one of {', '.join(STAGES)}")
-    with catalog(root) as cat:
+    with open_catalog(root) as cat:
         old = cat.rows("SELECT detail, attempts FROM queue WHERE stage = ? AND item = ?", [stage, item])
         merged = {**(json.loads(old[0]["detail"]) if old and old[0]["detail"] else {}), **(detail or {})}
         attempts = 0 if reset or not old else old[0]["attempts"]
@@ -195,7 +174,7 @@ def enqueue(root: Path, stage: str, item: str, detail: dict | None = None, *, re
 def _claim(root: Path) -> dict | None:
     """The next pending item, earliest stage first; marked ``running`` (one pipeline: the lock)."""
     order = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES))
-    with catalog(root) as cat:
+    with open_catalog(root) as cat:
         r = cat.rows(f"SELECT * FROM queue WHERE state = 'pending' AND stage <> 'sync' "
                      f"ORDER BY CASE stage {order} END, enqueued_at, item LIMIT 1")
         if not r:
@@ -210,7 +189,7 @@ def _claim(root: Path) -> dict | None:
 
 def _finish(root: Path, stage: str, item: str, state: str, *, detail: dict | None = None,
             error: str | None = None, log_path: str | None = None) -> None:
-    with catalog(root) as cat:
+    with open_catalog(root) as cat:
         cat.con.execute("UPDATE queue SET state = ?, finished_at = ?, error = ?, log_path = ?, "
                         "detail = coalesce(?, detail) WHERE stage = ? AND item = ?",
                         [state, _now(), error, log_path,
@@ -282,7 +261,7 @@ def recover(config: PipelineConfig) -> int:
     Call with the lock held. Returns the number of items reset.
     """
     root = Path(config.root)
-    with catalog(root) as cat:
+    with open_catalog(root) as cat:
         n = cat.rows("SELECT count(*) AS n FROM queue WHERE state = 'running'")[0]["n"]
         cat.con.execute("UPDATE queue SET state = 'pending', error = 'interrupted; resumed' "
                         "WHERE state = 'running'")
@@ -446,51 +425,6 @@ def stage_download(config: PipelineConfig, item: str, detail: dict) -> tuple[dic
                      f"({problems[-1]})")
 
 
-def verify_package(path: Path) -> dict[str, dict[str, str]]:
-    """Check a session package against its manifest (``level0.md`` §3.2).
-
-    Returns ``{segment SS: {kind: member name}}``. Raises :class:`InputFormatError` naming the
-    package and the problem: damaged tar, no manifest, a listed file missing or with another
-    size or md5, a segment without its ``.pld``.
-    """
-    import csv
-    import hashlib
-    import io
-
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            members = {m.name: m for m in tar.getmembers() if m.isfile()}
-            mans = [n for n in members if n.endswith("_manifest.csv")]
-            if len(mans) != 1:
-                raise InputFormatError(f"{path}: session package without exactly one *_manifest.csv")
-            rows = [r for r in csv.reader(io.StringIO(tar.extractfile(members[mans[0]]).read().decode("ascii"))) if r]
-            segs: dict[str, dict[str, str]] = {}
-            for row in rows:
-                if len(row) != 5:
-                    raise InputFormatError(f"{path}: manifest line {','.join(row)!r} has not 5 fields")
-                name, size, md5, ss, kind = row
-                if name not in members:
-                    raise InputFormatError(f"{path}: {name} listed in the manifest is missing")
-                if members[name].size != int(size):
-                    raise InputFormatError(f"{path}: {name} has {members[name].size} bytes, the manifest "
-                                           f"says {size}")
-                h = hashlib.md5()
-                with tar.extractfile(members[name]) as f:
-                    for b in iter(lambda: f.read(1 << 20), b""):
-                        h.update(b)
-                if h.hexdigest() != md5.lower():
-                    raise InputFormatError(f"{path}: {name} does not match the manifest (md5)")
-                segs.setdefault(ss, {})[kind] = name
-    except InputFormatError:
-        raise
-    except (tarfile.TarError, EOFError, OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputFormatError(f"{path}: damaged session package ({str(exc).splitlines()[0]})") from None
-    for ss, kinds in segs.items():
-        if "pld" not in kinds:
-            raise InputFormatError(f"{path}: segment {ss} has no .pld")
-    return segs
-
-
 def stage_extract(config: PipelineConfig, item: str, detail: dict) -> tuple[dict, list]:
     """Verify the package, then one directory per segment (``.pld`` + kernels)."""
     pkg = config.path("packages", detail["package"])
@@ -581,7 +515,7 @@ def _orbit_values(config: PipelineConfig, seg: str, summary: dict) -> dict:
 def _apply_orbit(config: PipelineConfig, segs: Iterable[str]) -> None:
     """Write the pipeline's orbit-wise columns of segments (the row keeps build_day's columns)."""
     vals = {s: _orbit_values(config, s, _session_summary(config, s)) for s in segs}
-    with catalog(config.root) as cat:
+    with open_catalog(config.root) as cat:
         for seg, v in vals.items():
             summary = _session_summary(config, seg)
             key = summary["L0File"]
@@ -599,7 +533,7 @@ def _apply_orbit(config: PipelineConfig, segs: Iterable[str]) -> None:
 def _segment_failed(config: PipelineConfig, seg: str) -> None:
     """Record a segment whose own processing failed in the orbit-wise table (procstatus false)."""
     sid, _, ss = seg.rpartition("_")
-    with catalog(config.root) as cat:
+    with open_catalog(config.root) as cat:
         key = f"{seg}.pld"
         if cat.rows("SELECT 1 FROM xsmorbitdata WHERE L0File = ?", [key]):
             cat.con.execute("UPDATE xsmorbitdata SET procstatus = false WHERE L0File = ?", [key])
@@ -658,35 +592,6 @@ def stage_session_qa(config: PipelineConfig, item: str, detail: dict) -> tuple[d
     return {**detail, "page": _rel(config, config.summary / "sessions" / item / "index.html")}, []
 
 
-def quarantine_orphans(config: PipelineConfig, day: str) -> list[Path]:
-    """Move the day's files that the catalog does not know into ``pipeline/orphans/<day>/``.
-
-    Such files can only come from a day build interrupted between moving its files into place
-    and cataloguing them; left there, they would block the rebuild (an archived file is never
-    overwritten). Returns their new paths.
-    """
-    from xsm.archive.build import day_dir
-
-    ddir = day_dir(config.root, day)
-    if not ddir.is_dir():
-        return []
-    with catalog(config.root) as cat:
-        known = {r["path"] for r in cat.rows("SELECT path FROM products WHERE day = ?", [day])}
-    stamp = _now().strftime("%Y%m%dT%H%M%S")
-    moved = []
-    for p in sorted(ddir.rglob("*")):
-        rel = _rel(config, p)
-        if p.is_file() and rel not in known and not p.name.endswith("_zip.json"):
-            dst = config.path("orphans", day, stamp, p.relative_to(ddir).as_posix())
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(p, dst)
-            moved.append(dst)
-    if moved:
-        log.warning("day %s: %d uncatalogued file(s) of an interrupted build moved to %s", day, len(moved),
-                    config.path("orphans", day, stamp))
-    return moved
-
-
 def stage_merge(config: PipelineConfig, item: str, detail: dict) -> tuple[dict, list]:
     """Day-wise level 1, level 2, labels and zip from the day's processed segments."""
     from xsm.archive.build import build_day
@@ -699,7 +604,6 @@ def stage_merge(config: PipelineConfig, item: str, detail: dict) -> tuple[dict, 
         pld, k = _segment_files(config, s)
         plds.append(pld)
         kern += k
-    quarantine_orphans(config, item)
     res = build_day(config.root, item, sessions=plds, kernels=kern, caldb=config.caldb, mode=config.mode,
                     processing_date=config.processing_date, im=config.im)
     _apply_orbit(config, segs)
@@ -715,7 +619,7 @@ def stage_day_qa(config: PipelineConfig, item: str, detail: dict) -> tuple[dict,
     seg_list = json.loads(segs[0]["detail"]).get("segments", []) if segs else []
     page = pages.day_page(config.root, config.summary, item,
                           [config.path("sessions", s) for s in seg_list])
-    with catalog(config.root) as cat:
+    with open_catalog(config.root) as cat:
         cat.update_day(item, indexfile=_rel(config, page))
     pages.index_page(config.root, config.summary)
     return {**detail, "page": _rel(config, page)}, []
@@ -734,7 +638,7 @@ def stage_archive(config: PipelineConfig, item: str, detail: dict) -> tuple[dict
     from xsm.archive.verify import verify
 
     rep = verify(config.root, days=[item])
-    with catalog(config.root) as cat:
+    with open_catalog(config.root) as cat:
         cat.update_day(item, archivestatus=rep.ok)
     if rep.schema_note and rep.schema_note not in _NOTES_SHOWN:
         _NOTES_SHOWN.add(rep.schema_note)
@@ -748,10 +652,10 @@ def stage_archive(config: PipelineConfig, item: str, detail: dict) -> tuple[dict
 def stage_upload(config: PipelineConfig, item: str, detail: dict) -> tuple[dict, list]:
     """Copy the day's zip, its label and sidecar to the destination; md5 re-checked."""
     if config.upload_dir is None:
-        with catalog(config.root) as cat:
+        with open_catalog(config.root) as cat:
             cat.update_day(item, uploadstatus=False)
         return {**detail, "uploaded": False, "note": "no upload destination configured"}, []
-    with catalog(config.root) as cat:
+    with open_catalog(config.root) as cat:
         z = cat.rows("SELECT path, md5, label FROM products WHERE day = ? AND kind = 'zip' AND current "
                      "ORDER BY version DESC LIMIT 1", [item])
     if not z:
@@ -768,7 +672,7 @@ def stage_upload(config: PipelineConfig, item: str, detail: dict) -> tuple[dict,
             shutil.copyfile(f, tmp)
     if md5_of(dest / zpath.name) != z[0]["md5"]:
         raise StageError(f"{dest / zpath.name}: md5 of the uploaded zip differs from the catalog")
-    with catalog(config.root) as cat:
+    with open_catalog(config.root) as cat:
         cat.update_day(item, uploadstatus=True)
     return {**detail, "uploaded": True, "destination": str(dest)}, []
 
@@ -966,7 +870,7 @@ def rerun(config: PipelineConfig, day_from: str, day_to: str, from_stage: str) -
             enqueue(root, from_stage, it)
         if from_stage not in DAY_STAGES:
             # the days must be merged again once their segments are done
-            with catalog(root) as cat:
+            with open_catalog(root) as cat:
                 cat.con.execute("UPDATE queue SET detail = NULL WHERE stage = 'merge' AND item BETWEEN ? AND ?",
                                 [d0, d1])
     return [(from_stage, it) for it in items]

@@ -737,7 +737,22 @@ def read_session(path: str | Path, *, decoder: str | None = None) -> list[Segmen
     return [Segment(path.name, path.name, batch)]
 
 
-def _read_package(path: Path, decoder: str | None) -> list[Segment]:
+def verify_session_package(path: str | Path) -> dict[str, dict[str, str]]:
+    """Check a session package against its manifest (§3.2) without decoding it.
+
+    Returns ``{segment SS: {kind: member name}}``. Raises :class:`InputFormatError` naming the
+    package and the problem: damaged tar, no manifest, a listed file missing or with another
+    size or md5, a segment without its ``.pld``.
+    """
+    segs, _, check_digests = _check_package(Path(path), keep=frozenset())
+    check_digests()
+    return segs
+
+
+def _check_package(path: Path, keep: frozenset[str]
+                   ) -> tuple[dict[str, dict[str, str]], dict[str, bytes], Callable[[], None]]:
+    """Read a package's members against its manifest: segments, the bytes of the ``keep`` kinds,
+    and the md5 check (run it once the caller's work overlapping the hashing is done)."""
     try:
         with tarfile.open(path, "r:*") as tar:
             members = {m.name: m for m in tar.getmembers() if m.isfile()}
@@ -762,24 +777,30 @@ def _read_package(path: Path, decoder: str | None) -> list[Segment]:
                 # md5 of large segments runs beside the decoding (hashlib releases the GIL)
                 digests[name] = (md5, _POOL.submit(_md5, data) if len(data) > (1 << 22) else _md5(data))
                 segs.setdefault(ss, {})[kind] = name
-                if kind == "pld":
+                if kind in keep:
                     contents[name] = data
     except InputFormatError:
         raise
     except (tarfile.TarError, EOFError, OSError, zlib.error, UnicodeDecodeError, ValueError) as exc:
-        raise InputFormatError(f"{path}: damaged session package ({exc})") from None
-    out = []
+        raise InputFormatError(f"{path}: damaged session package ({str(exc).splitlines()[0]})") from None
+    for ss in sorted(segs):
+        if "pld" not in segs[ss]:
+            raise InputFormatError(f"{path}: segment {ss} has no .pld")
 
     def check_digests() -> None:
         for name, (want, got) in digests.items():
             got = got if isinstance(got, str) else got.result()
-            if got != want:
+            if got != want.lower():
                 raise InputFormatError(f"{path}: {name} does not match the manifest (md5)")
 
+    return segs, contents, check_digests
+
+
+def _read_package(path: Path, decoder: str | None) -> list[Segment]:
+    segs, contents, check_digests = _check_package(path, keep=frozenset({"pld"}))
+    out = []
     for ss in sorted(segs):
         kinds = segs[ss]
-        if "pld" not in kinds:
-            raise InputFormatError(f"{path}: segment {ss} has no .pld")
         missing = [k for k in ("spk", "ck", "sclk") if k not in kinds]
         if missing:
             log.warning("%s: segment %s lacks kernel(s) %s; its .sa rows will have no geometry",
