@@ -171,7 +171,7 @@ def _bkg_shape(path: Path | None) -> tuple[np.ndarray, np.ndarray]:
 def load_instrument(met: float, caldb: str | Path | None = None) -> Instrument:
     """Select and load the calibration files valid at ``met`` from a CALDB.
 
-    ``caldb`` defaults to ``$XSM_CALDB``, then to the real CALDB under ``$XSM_SHARED``.
+    ``caldb`` defaults to ``$XSM_CALDB``, else a synthetic CALDB (:func:`default_caldb`).
     """
     from astropy.io import fits
 
@@ -859,8 +859,8 @@ def simulate_day(date, profile: str = "active", seed: int = 0, out_dir: str | Pa
         Output folder: ``<SID>.tar`` + ``<SID>.trg`` per session, ``kernels/`` (static kernels,
         the session kernels unpacked and ``xsm_day.tm``), ``<YYYYMMDD>_truth.fits``.
     caldb : path, optional
-        CALDB root (default ``$XSM_CALDB``, else the real CALDB under ``$XSM_SHARED``, else a
-        synthetic CALDB written into ``out_dir/caldb``, :func:`default_caldb`).
+        CALDB root (default ``$XSM_CALDB``, else a synthetic CALDB written into
+        ``out_dir/caldb``, :func:`default_caldb`).
     flare_class : str, optional
         Class of the big flare (``'M5'``, ``'X2.3'``); any profile then has one.
     flare_peak_met : float, optional
@@ -1150,23 +1150,28 @@ def _write_sessions(sim: SimulatedFrames, bounds: list[tuple[int, int]], out: Pa
 
 # ---------------------------------------------------------------- the demo chain
 
+#: Where :func:`default_caldb` keeps its synthetic CALDB when given no folder (under
+#: :func:`xsm.products.settings.data_dir`).
+SYNTHETIC_CALDB_SUBDIR = "caldb_synthetic"
+
+
 def default_caldb(fallback_dir: str | Path | None = None) -> Path:
-    """The CALDB the simulator uses: ``$XSM_CALDB``, else the real CALDB under ``$XSM_SHARED``,
-    else a synthetic CALDB written into ``fallback_dir`` (``xsm caldb init --synthetic``)."""
+    """The CALDB the simulator uses: ``$XSM_CALDB``, else a synthetic CALDB.
+
+    The synthetic CALDB (``xsm caldb init --synthetic``) is written into ``fallback_dir``, or
+    ``<data dir>/caldb_synthetic`` when None, unless one is there already. The real CALDB is
+    used only when configured (``$XSM_CALDB``) or passed explicitly by the caller.
+    """
+    from xsm.caldb_manager.index import XSM_INDEX_NAME
+    from xsm.caldb_manager.layout import current_version
+    from xsm.caldb_manager.publish import init_synthetic
     from xsm.products import settings
 
     env = settings.caldb_dir()
     if env is not None:
         return Path(env)
-    real = settings.shared_dir() / "caldb" / "xsm_caldb_20210628"
-    if (real / "xsmcaldb.indx").is_file():
-        return real
-    if fallback_dir is None:
-        raise CalibrationError("no CALDB: set XSM_CALDB or XSM_SHARED, or pass a CALDB directory")
-    from xsm.caldb_manager.publish import init_synthetic
-
-    root = Path(fallback_dir)
-    if not root.is_dir() or not any(root.iterdir()):
+    root = Path(fallback_dir) if fallback_dir is not None else settings.data_dir() / SYNTHETIC_CALDB_SUBDIR
+    if current_version(root) is None and not (root / XSM_INDEX_NAME).exists():
         init_synthetic(root)
     return root
 

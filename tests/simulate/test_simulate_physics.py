@@ -76,9 +76,9 @@ def _model_times_response(tr, inst, rows):
 
 
 @pytest.mark.parametrize("hour", [0, 1])
-def test_spectrum_of_an_hour_agrees_with_model_times_response(sim_day, hour):
+def test_spectrum_of_an_hour_agrees_with_model_times_response(sim_day, hour, real_caldb):
     tr = sim_day.truth
-    inst = S.load_instrument(float(tr["Time"][0]))
+    inst = S.load_instrument(float(tr["Time"][0]), real_caldb)
     sel = np.arange(hour * 3600, min((hour + 1) * 3600, tr["Time"].size))
     rows = sel[tr["State"][sel] == S.STATE_SUN_OPEN]
     assert rows.size > 300
