@@ -247,32 +247,19 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
                                  readme=readme, history=bhist, creation_date_time=created)
             bundle_lidvid = f"{meta.read_label(blabel).lid}::{bvid}"
             for level, (cres, _h) in coll_results.items():
-                for p in (cres.label, cres.inventory):
-                    md5, sha, size = meta.file_hashes(p)
-                    manifest.append({"relative_path": p.relative_to(tmp).as_posix(),
-                                     "lidvid": cres.lidvid if p == cres.label else "",
-                                     "kind": "label" if p == cres.label else "inventory",
-                                     "size": size, "md5": md5, "sha256": sha, "reason": f"release {name}"})
-            for p in (blabel, readme):
-                md5, sha, size = meta.file_hashes(p)
-                manifest.append({"relative_path": p.relative_to(tmp).as_posix(),
-                                 "lidvid": bundle_lidvid if p == blabel else "",
-                                 "kind": "label" if p == blabel else "readme", "size": size, "md5": md5,
-                                 "sha256": sha, "reason": f"release {name}"})
+                manifest += [_manifest_row(tmp, cres.label, "label", cres.lidvid, name),
+                             _manifest_row(tmp, cres.inventory, "inventory", "", name)]
+            manifest += [_manifest_row(tmp, blabel, "label", bundle_lidvid, name),
+                         _manifest_row(tmp, readme, "readme", "", name)]
 
-            misc_res, misc_hist, misc_member = _checksum_product(
+            misc_res, misc_hist, misc_files = _checksum_product(
                 bundle, manifest, number, nnn, misc_vid, prev_info.get("coll_history", {}).get(MISC, []),
                 name, created)
-            members[MISC] = [misc_member]
+            members[MISC] = [lv for _p, kind, lv in misc_files if kind == "label"]
             coll_results[MISC] = (misc_res, misc_hist)
-            for p in (bundle / "miscellaneous" / f"checksums_{nnn}.md5",
-                      bundle / "miscellaneous" / f"checksums_{nnn}.xml", misc_res.label, misc_res.inventory):
-                md5, sha, size = meta.file_hashes(p)
-                kind = "label" if p.suffix == ".xml" else "inventory" if p == misc_res.inventory else "checksums"
-                lv = misc_member if p.name == f"checksums_{nnn}.xml" else \
-                    misc_res.lidvid if p == misc_res.label else ""
-                manifest.append({"relative_path": p.relative_to(tmp).as_posix(), "lidvid": lv, "kind": kind,
-                                 "size": size, "md5": md5, "sha256": sha, "reason": f"release {name}"})
+            manifest += [_manifest_row(tmp, p, kind, lv, name) for p, kind, lv in misc_files]
+            manifest += [_manifest_row(tmp, misc_res.label, "label", misc_res.lidvid, name),
+                         _manifest_row(tmp, misc_res.inventory, "inventory", "", name)]
 
             # ---- new labels of the bundle/collections must validate too
             # (the whole bundle together: the cross-label checks see every inventory member)
@@ -388,7 +375,8 @@ def _checksum_product(bundle: Path, manifest: list[dict], number: int, nnn: str,
 
     Returns
     -------
-    (CollectionResult, history tuples of the collection, LIDVID of the checksum product)
+    (CollectionResult, history tuples of the collection,
+     [(path, manifest kind, LIDVID or ""), ...] of the checksum file and its label)
     """
     from xsm.labels.bundle import InventoryEntry, make_collection
     from xsm.labels.checksum import (CHECKSUM_MANIFEST_LID, checksum_manifest_version,
@@ -403,14 +391,22 @@ def _checksum_product(bundle: Path, manifest: list[dict], number: int, nnn: str,
     with atomic_path(path) as t:
         t.write_bytes(md5deep_bytes(entries))
     vid = checksum_manifest_version(number)
-    make_checksum_manifest_label(path, version_id=vid, creation_date_time=created,
-                                 history=[ModificationDetail(created[:10], vid, f"release {name}")])
+    label = make_checksum_manifest_label(path, version_id=vid, creation_date_time=created,
+                                         history=[ModificationDetail(created[:10], vid, f"release {name}")])
     member = f"{CHECKSUM_MANIFEST_LID}::{vid}"
     hist = [ModificationDetail(h[0], h[1], h[2]) for h in coll_history if h[1] != coll_vid]
     hist.append(ModificationDetail(created[:10], coll_vid, f"release {name}"))
     cres = make_collection(misc, MISC, coll_vid, [InventoryEntry("P", member)], history=hist,
                            creation_date_time=created, template="collection_miscellaneous")
-    return cres, [(h.modification_date, h.version_id, h.description) for h in hist], member
+    return (cres, [(h.modification_date, h.version_id, h.description) for h in hist],
+            [(path, "checksums", ""), (label, "label", member)])
+
+
+def _manifest_row(tmp: Path, path: Path, kind: str, lidvid: str, name: str) -> dict:
+    """Release-manifest row of a file the release itself writes (hashed now)."""
+    md5, sha, size = meta.file_hashes(path)
+    return {"relative_path": path.relative_to(tmp).as_posix(), "lidvid": lidvid, "kind": kind,
+            "size": size, "md5": md5, "sha256": sha, "reason": f"release {name}"}
 
 
 def _completeness(d0: str, d1: str, dayrows: dict, days: list[str]) -> list[str]:

@@ -132,3 +132,21 @@ def test_deep_archive_package(released):
         meta.file_hashes(out / f"{stem}_checksum_manifest.tab")[0]
     rep = validate_labels([out / f"{stem}_aip.xml"], schematron=True)
     assert rep.ok, [str(x) for x in rep.errors][:5]
+
+
+def test_cli_release_deep_archive(released):
+    import json
+
+    from typer.testing import CliRunner
+
+    from xsm.archive.cli import app
+
+    root, _r1, _r2 = released
+    out = CliRunner().invoke(app, ["archive", "release", "rel_c", "--from", "2021-09-05", "--to", "2021-09-05",
+                                   "-A", str(root), "--deep-archive", "--json"])
+    assert out.exit_code == 0, out.output
+    res = json.loads(out.output)
+    assert res["collections"]["miscellaneous"].endswith("::1.2")
+    da = Path(res["path"]) / "deep_archive"
+    assert (da / "ch2_cho.xsm_v1.2_aip.xml").is_file()
+    assert (Path(res["path"]) / "bundle/miscellaneous/checksums_003.xml").is_file()
