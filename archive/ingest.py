@@ -4,6 +4,11 @@
 too): hashes, header provenance, label LID/VID, and the content indexes (1 s rates and flares
 of a light curve, the spectra index of a type-II spectrum). :func:`ingest` indexes an existing
 directory of products (FITS and labels) in place, without rebuilding anything.
+
+A day's 1 s rates and flares belong to one light curve (:func:`rates_owner`): the built one
+over an ingested one, then the highest version, the last indexed among equals. An ingested
+light curve of a day the archive has built is indexed as a product, but the day keeps the built
+rates, flares and day-wise row (:class:`IngestReport` ``rates_kept`` and ``days_kept`` list them).
 """
 from __future__ import annotations
 
