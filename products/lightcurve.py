@@ -227,30 +227,45 @@ class _FastRelArea:
         """Relative area r (F, nE)."""
         return 1.0 / self.inverse(theta, phi, detposr)
 
-    def inverse(self, theta, phi, detposr) -> np.ndarray:
-        """1/r (F, nE) = A0/scale · exp(B/c) / (1 - exp(-D/c)), in few passes over the array."""
+    def inverse(self, theta, phi, detposr, out: np.ndarray | None = None) -> np.ndarray:
+        """1/r (F, nE) = A0/scale · exp(B/c) / (1 - exp(-D/c)), computed in place.
+
+        ``out`` (optional, float64 (F, nE), may be a strided column slice of a larger array)
+        receives the result: each frame group costs one multiply and one ``exp`` over the whole
+        block, an ``expm1`` and a division only for the energies where ``1 - exp(-D/c)`` differs
+        from 1, and two in-place scalings (no temporaries of the block's size).
+        """
         EA, P = self.EA, self.area
         terms = EA.frame_terms(theta, phi, detposr, P, Mode.DEFAULT)
         F = terms.cell.size
-        out = np.empty((F, self.mbe.size))
+        if out is None:
+            out = np.empty((F, self.mbe.size))
         ucell, ci = np.unique(terms.cell, return_inverse=True)
         a0 = np.where(self.good, 1.0 / np.where(self.inv_a0 > 0, self.inv_a0, 1.0), 0.0)
+        inv_scale = 1.0 / terms.scale
         for u, cell in enumerate(ucell):
-            rows = slice(None) if ucell.size == 1 else np.flatnonzero(ci == u)
-            ic = terms.inv_c[rows][:, None]
+            rows = None if ucell.size == 1 else np.flatnonzero(ci == u)
+            ic = terms.inv_c[:, None] if rows is None else terms.inv_c[rows][:, None]
             B = (float(P.be[cell]) * self.mbe + float(P.deadsi[cell]) * self.msi
                  + float(P.sio2[cell]) * self.msio)
             D = float(P.detsi[cell]) * self.msi
-            r = np.multiply(ic, B[None, :])
+            r = out if rows is None else np.empty((rows.size, B.size))
+            np.multiply(ic, B[None, :], out=r)
             np.exp(r, out=r)
             # 1 - exp(-D/c) is exactly 1.0 in double once D/c > 40: skip those energies
             need = np.flatnonzero(D * float(np.min(ic)) <= 40.0)
             if need.size:
+                # one contiguous run of energies (a view): inside it, energies with D/c > 40
+                # get -expm1(-D/c) = 1.0 exactly, as if skipped
+                need = slice(int(need[0]), int(need[-1]) + 1)
                 t = np.multiply(ic, -D[None, need])
                 np.expm1(t, out=t)
-                r[:, need] /= -t
-            r *= np.outer(1.0 / terms.scale[rows], a0)
-            out[rows] = r
+                np.negative(t, out=t)
+                r[:, need] /= t
+            r *= a0
+            r *= (inv_scale[:, None] if rows is None else inv_scale[rows][:, None])
+            if rows is not None:
+                out[rows] = r
         if not self.good.all():
             out[:, ~self.good] = 1.0
         return out
@@ -472,6 +487,12 @@ def _standard(day, sel, params: LightCurveParams, cal: LCCalibration | None, t0,
     return csum, var, nframes, info
 
 
+#: Categories of a 9-bit channel in :func:`_default_energy_sums`: all counts stay in PI bin k0
+#: (or its bins have equal weights), X1 ~ Binomial(n, p1) move to k0 + 1, all n move (p1 = 1),
+#: three bins or a grid edge (sequential binomials).
+_CH_BASE, _CH_DRAW, _CH_MOVE, _CH_SEQUENTIAL = 0, 1, 2, 3
+
+
 def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int, b, nbins: int,
                          rng: np.random.Generator, geometry=None, threads: int | None = None):
     """Default mode, energy selection: Σ n/r and Σ n/r² per bin (``lightcurve.md`` §3, Q12).
@@ -479,11 +500,15 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
     Multinomial PHA -> PI of ``spectrum.md`` §14, drawn per frame (area scaling forbids grouping
     frames), but only for the (frame, 9-bit channel) cells that hold counts. The probabilities
     depend on the gain cell alone and are computed once per distinct cell. A channel whose
-    dithered interval covers two PI bins inside the grid (the usual case, 2·gain ≈ Δ) needs one
-    binomial draw; other channels use the sequential-binomial form of the multinomial. The
-    relative area is evaluated on the band's PI bins only (:class:`_FastRelArea`). Frame chunks
-    run on ``threads`` threads, each with its own child generator (``rng.spawn``), so the result
-    depends on the seed only.
+    dithered interval covers two PI bins inside the grid (the usual case, 2·gain ≈ Δ) puts its
+    n counts in bin k0 and moves X1 ~ Binomial(n, p1) of them to k0 + 1; the draw is skipped
+    when both bins have the same weight for every frame (both outside the band, or both inside
+    it without area scaling), where X1 cannot change the sums, so it is exact. Other channels use
+    the sequential-binomial form of the multinomial. The weights (1/r on the band's PI bins,
+    :class:`_FastRelArea`) are one ``[frames x PI bins]`` array per chunk; the counts of all
+    gain cells of a chunk are handled at once through flat (frame, channel) indices. Frame
+    chunks run on ``threads`` threads, each with its own child generator (``rng.spawn``), so the
+    result depends on the seed only.
     """
     import os
     from concurrent.futures import ThreadPoolExecutor
@@ -502,90 +527,94 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
     rngs = rng.spawn(len(starts)) if starts else []
 
     nfull = grid.n + 4          # padded weight table: column k + 1 holds PI bin k (k = -1 .. n + 2)
-    # per gain cell: channel segments sharing k0 (k0 is non-decreasing in m), draw masks
-    cells = []
-    for u in range(ucell.size):
-        k0 = k0u[u]
-        su = simple_u[u]
-        segs = np.flatnonzero(np.r_[True, k0[1:] != k0[:-1]])
-        dcols = np.flatnonzero(su & (p1u[u] > 0) & (p1u[u] < 1.0))
-        fcols = np.flatnonzero(su & (p1u[u] >= 1.0))
-        ocols = np.flatnonzero(~su)
-        cells.append((k0, su.astype(np.float64), segs, np.clip(k0, -1, grid.n + 1) + 1,
-                      dcols, fcols, ocols))
+    # a PI bin's weight is the same for every frame when it is outside the band (0) or, without
+    # area scaling, inside it (1): a two-bin channel whose two bins have equal weights contributes
+    # n·W[k0] whatever its split, so it needs no draw (exact; with the defaults only the channels
+    # straddling a band edge are drawn without area scaling, and none outside the band with it)
+    inband = np.zeros(nfull, bool)
+    inband[k1 + 1:k2 + 2] = True
+    # per gain cell u and 9-bit channel m (tables flattened on u·M + m): first padded column of
+    # the channel's PI bins, the column its unsplit counts go to (column 0 = PI bin -1, weight 0
+    # since k1 >= 0, for three-bin channels, which are all handled by the sequential draws) and
+    # the category; frames then need no grouping by cell
+    idx0 = np.clip(k0u, -1, grid.n + 1) + 1
+    split = inband[idx0] != inband[idx0 + 1] if fast is None else inband[idx0] | inband[idx0 + 1]
+    cat = np.full(k0u.shape, _CH_BASE, np.int8)
+    cat[simple_u & split & (p1u > 0) & (p1u < 1.0)] = _CH_DRAW
+    cat[simple_u & split & (p1u >= 1.0)] = _CH_MOVE
+    cat[~simple_u] = _CH_SEQUENTIAL
+    base_col = np.where(simple_u, idx0, 0).astype(np.intp)
+    idx0, cat, k0f, p1f = idx0.ravel(), cat.ravel(), k0u.ravel(), p1u.ravel()
+    pf = pu.reshape(-1, pu.shape[-1])
 
     def work(i: int):
         a = starts[i]
         z = min(F, a + CHUNK_FRAMES)
+        nz = z - a
         g = rngs[i]
         w = np.asarray(spectra[sel[a:z]])[:, :PI.LAST_CHANNEL + 1].astype(np.int32)
-        n9 = np.empty((z - a, M), np.int32)
+        n9 = np.empty((nz, M), np.int32)
         np.add(w[:, 0:PI.LAST_CHANNEL:2], w[:, 1:PI.LAST_CHANNEL:2], out=n9[:, :M - 1])
         n9[:, M - 1] = w[:, PI.LAST_CHANNEL]
         del w
         ci = cinv[a:z]
         # weights per frame and PI bin: 1/r inside the band, 0 outside
-        W = np.zeros((z - a, nfull))
+        W = np.empty((nz, nfull))
+        W[:, :k1 + 1] = 0.0
+        W[:, k2 + 2:] = 0.0
         if fast is None:
             W[:, k1 + 1:k2 + 2] = 1.0
         else:
-            W[:, k1 + 1:k2 + 2] = fast.inverse(*(gg[a:z] for gg in geometry))
-        cf = np.zeros(z - a)
-        vf = np.zeros(z - a)
-        order = np.argsort(ci, kind="stable")
-        bounds = np.flatnonzero(np.r_[True, ci[order][1:] != ci[order][:-1], True])
-        for s0, s1 in zip(bounds[:-1], bounds[1:]):
-            R = order[s0:s1]
-            whole = R.size == z - a
-            if whole:
-                R = np.arange(z - a)
-            k0, su, segs, idx0, dcols, fcols, ocols = cells[ci[R[0]]]
-            nu = n9 if whole else n9[R]
-            # every count of a two-bin channel first goes to k0 ...
-            Wg = np.take(W if whole else W[R], idx0, axis=1)
-            Wg *= su                                   # three-bin channels are handled below
-            x = nu * Wg
-            cf[R] += x.sum(1)
-            x *= Wg
-            vf[R] += x.sum(1)
-            # ... then X1 ~ Binomial(n, p1) of them move to k0 + 1
-            for cols, draw in ((dcols, True), (fcols, False)):
-                if cols.size == 0:
-                    continue
-                sub = nu[:, cols]
-                f, j = np.nonzero(sub)
-                if f.size == 0:
-                    continue
-                m = cols[j]
-                x1 = g.binomial(sub[f, j], p1u[ci[R[0]]][m]) if draw else sub[f, j]
-                rf = R[f]
-                c0 = idx0[m]
-                wa, wb = W[rf, c0], W[rf, c0 + 1]
-                cf += np.bincount(rf, weights=x1 * (wb - wa), minlength=z - a)
-                vf += np.bincount(rf, weights=x1 * (wb * wb - wa * wa), minlength=z - a)
-            # other channels (three bins, grid edges): sequential binomials
-            if ocols.size:
-                sub = nu[:, ocols]
-                f, j = np.nonzero(sub)
-                if f.size:
-                    m = ocols[j]
-                    rf = R[f]
-                    rem = sub[f, j].astype(np.int64)
-                    po = pu[ci[R[0]]][m]
-                    pleft = np.ones(rem.size)
-                    for jj in range(3):
-                        pj = po[:, jj]
-                        with np.errstate(invalid="ignore", divide="ignore"):
-                            q = np.where(pleft > 0, np.clip(pj / pleft, 0.0, 1.0), 0.0)
-                        xj = np.where(q >= 1.0, rem, 0)
-                        dd = (rem > 0) & (q > 0) & (q < 1.0)
-                        xj[dd] = g.binomial(rem[dd], q[dd])
-                        rem = rem - xj
-                        pleft = pleft - pj
-                        col = np.clip(k0[m] + jj, -1, grid.n + 2) + 1
-                        wc = W[rf, col]
-                        cf += np.bincount(rf, weights=xj * wc, minlength=z - a)
-                        vf += np.bincount(rf, weights=xj * wc * wc, minlength=z - a)
+            fast.inverse(*(gg[a:z] for gg in geometry), out=W[:, k1 + 1:k2 + 2])
+        # every count of a two-bin channel first goes to k0 ...
+        Wg = np.take_along_axis(W, base_col[ci], axis=1) if ucell.size > 1 else \
+            np.take(W, base_col[0], axis=1)
+        x = n9 * Wg
+        cf = x.sum(1)
+        x *= Wg
+        vf = x.sum(1)
+        del x, Wg
+        # the (frame, channel) cells holding counts, row-major (flat indices: several times
+        # faster than a 2-D nonzero)
+        flat = np.flatnonzero(n9)
+        f = flat // M
+        m = flat - f * M
+        cnt = n9.ravel()[flat]
+        key = ci[f] * M + m if ucell.size > 1 else m
+        cm = cat[key]
+        Wflat = W.ravel()
+        # ... then X1 ~ Binomial(n, p1) of them move to k0 + 1 (all of them when p1 = 1)
+        mv = np.flatnonzero((cm == _CH_DRAW) | (cm == _CH_MOVE))
+        if mv.size:
+            kv = key[mv]
+            x1 = cnt[mv].astype(np.int64)
+            dr = np.flatnonzero(cm[mv] == _CH_DRAW)
+            x1[dr] = g.binomial(x1[dr], p1f[kv[dr]])
+            rf = f[mv]
+            pos = rf * nfull + idx0[kv]
+            wa, wb = Wflat[pos], Wflat[pos + 1]
+            cf += np.bincount(rf, weights=x1 * (wb - wa), minlength=nz)
+            vf += np.bincount(rf, weights=x1 * (wb * wb - wa * wa), minlength=nz)
+        # other channels (three bins, grid edges): sequential binomials
+        oc = np.flatnonzero(cm == _CH_SEQUENTIAL)
+        if oc.size:
+            ko = key[oc]
+            rf = f[oc]
+            rem = cnt[oc].astype(np.int64)
+            po = pf[ko]
+            pleft = np.ones(rem.size)
+            for jj in range(3):
+                pj = po[:, jj]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    q = np.where(pleft > 0, np.clip(pj / pleft, 0.0, 1.0), 0.0)
+                xj = np.where(q >= 1.0, rem, 0)
+                dd = (rem > 0) & (q > 0) & (q < 1.0)
+                xj[dd] = g.binomial(rem[dd], q[dd])
+                rem = rem - xj
+                pleft = pleft - pj
+                wc = Wflat[rf * nfull + np.clip(k0f[ko] + jj, -1, grid.n + 2) + 1]
+                cf += np.bincount(rf, weights=xj * wc, minlength=nz)
+                vf += np.bincount(rf, weights=xj * wc * wc, minlength=nz)
         return a, z, cf, vf
 
     csum = np.zeros(nbins)
