@@ -30,7 +30,7 @@ def ingest_cmd(
         rep = ingest(archive, source, progress=advance)
     out = {"archive": str(rep.root), "files": len(rep.files), "days": rep.days,
            "flares": rep.flares, "missing": rep.missing, "mismatched": rep.mismatched,
-           "skipped": rep.skipped}
+           "skipped": rep.skipped, "rates_kept": rep.rates_kept, "days_kept": rep.days_kept}
     if json_out:
         print_json(out)
         return
@@ -40,6 +40,10 @@ def ingest_cmd(
         console.print(f"[yellow]named by a label but absent:[/] {m}")
     for m in rep.mismatched:
         console.print(f"[red]size/md5 differ from its label:[/] {m}")
+    for m in rep.rates_kept:
+        console.print(f"[yellow]indexed only; the day keeps its built light-curve rates:[/] {m}")
+    for d in rep.days_kept:
+        console.print(f"[yellow]day {d} keeps its built day-wise row[/]")
 
 
 @app.command("build-day")
