@@ -552,9 +552,15 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         z = min(F, a + CHUNK_FRAMES)
         nz = z - a
         g = rngs[i]
-        w = np.asarray(spectra[sel[a:z]])[:, :PI.LAST_CHANNEL + 1].astype(np.int32)
+        rows = sel[a:z]
+        if rows[-1] - rows[0] == nz - 1:             # frames of one GTI interval: a plain view
+            w = spectra[int(rows[0]):int(rows[-1]) + 1]
+        else:
+            w = np.asarray(spectra[rows])
+        # 9-bit counts straight from the (big-endian) words, no intermediate copy
         n9 = np.empty((nz, M), np.int32)
-        np.add(w[:, 0:PI.LAST_CHANNEL:2], w[:, 1:PI.LAST_CHANNEL:2], out=n9[:, :M - 1])
+        np.add(w[:, 0:PI.LAST_CHANNEL:2], w[:, 1:PI.LAST_CHANNEL:2], out=n9[:, :M - 1],
+               dtype=np.int32)
         n9[:, M - 1] = w[:, PI.LAST_CHANNEL]
         del w
         ci = cinv[a:z]
@@ -567,8 +573,11 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         else:
             fast.inverse(*(gg[a:z] for gg in geometry), out=W[:, k1 + 1:k2 + 2])
         # every count of a two-bin channel first goes to k0 ...
-        Wg = np.take_along_axis(W, base_col[ci], axis=1) if ucell.size > 1 else \
-            np.take(W, base_col[0], axis=1)
+        Wflat = W.ravel()
+        if ucell.size > 1:      # one flat gather (take_along_axis builds a slower 2-D index)
+            Wg = Wflat.take(base_col[ci] + (np.arange(nz) * nfull)[:, None])
+        else:
+            Wg = np.take(W, base_col[0], axis=1)
         x = n9 * Wg
         cf = x.sum(1)
         x *= Wg
@@ -582,7 +591,6 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         cnt = n9.ravel()[flat]
         key = ci[f] * M + m if ucell.size > 1 else m
         cm = cat[key]
-        Wflat = W.ravel()
         # ... then X1 ~ Binomial(n, p1) of them move to k0 + 1 (all of them when p1 = 1)
         mv = np.flatnonzero((cm == _CH_DRAW) | (cm == _CH_MOVE))
         if mv.size:
