@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -24,7 +25,7 @@ import numpy as np
 
 from xsm.archive.catalog import connect_readonly
 from xsm.products.errors import ParameterError
-from xsm.products.provenance import Mode
+from xsm.products.provenance import InputDigests, Mode
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,8 @@ def addspec_where(root, where: str, out: str | Path, *, caldb=None, mode: Mode =
     inputs, rmf = inputs_from_rows(root, rows, caldb=caldb, mode=mode)
     params = AddSpecParams(listfile="-", specfile=out.name, arffile="default", addarf=True,
                            clobber=overwrite, mode=mode)
-    added = add_spectra(inputs, params)
+    added = replace(add_spectra(inputs, params),
+                    input_md5=InputDigests()(Path(root) / p for p in dict.fromkeys(p for p, _ in rows)))
     if rmf is not None:  # area-corrected rows: response = RMF x on-axis area (the ARF)
         added.respfile = rmf or added.respfile
     pha, arf = write_added(added, out, overwrite=overwrite)

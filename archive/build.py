@@ -41,7 +41,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,9 +49,9 @@ from xsm.archive import meta
 from xsm.archive.catalog import Catalog, open_catalog
 from xsm.archive.ingest import index_file
 from xsm.products.errors import ArchiveError, InputFormatError, ParameterError
-from xsm.products.fitsio import atomic_path
+from xsm.products.fitsio import INPUT_MD5_LINE, atomic_path
 from xsm.products.met import date_tag, day_start_met, parse_date
-from xsm.products.provenance import SOFTWARE_VERSION, Mode
+from xsm.products.provenance import SOFTWARE_VERSION, Mode, recorded_inputs
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ def zip_name(day: str, version: int) -> str:
 
 
 def content_fingerprint(path: str | Path) -> str:
-    """sha256 of a FITS file's content that matters (``VOLATILE_KEYS`` and file-name HISTORY aside)."""
+    """sha256 of a FITS file's content that matters (``VOLATILE_KEYS``, file-name HISTORY and the
+    inputs' md5 aside)."""
     from astropy.io import fits
 
     h = hashlib.sha256()
@@ -97,6 +98,8 @@ def content_fingerprint(path: str | Path) -> str:
                     if card.keyword in VOLATILE_KEYS:
                         continue
                     text = str(card.value)
+                    if card.keyword == "HISTORY" and INPUT_MD5_LINE.match(text):
+                        continue  # the inputs' md5 follow their volatile DATE/CHECKSUM
                     if card.keyword == "HISTORY" and "ch2_xsm_" in text:
                         # file names carry the version: keep only the parameter name
                         text = text.split("=", 1)[0]
@@ -225,8 +228,8 @@ def calibration_key(caldb, day: str, tstart: float, tstop: float, mode: Mode) ->
 
 # ---------------------------------------------------------------------------------- level 2
 
-def make_level2(level1: dict[str, Path], out_dir: Path, names: dict[str, str], *, caldb, mode: Mode
-                ) -> dict[str, Path]:
+def make_level2(level1: dict[str, Path], out_dir: Path, names: dict[str, str], *, caldb, mode: Mode,
+                input_md5: Mapping[str, str] | None = None) -> dict[str, Path]:
     """The standard calibrated products of a day (``products.md`` §9) into ``out_dir``.
 
     One decode of the day through :func:`xsm.products.level2.make_standard_products` with the
@@ -234,7 +237,8 @@ def make_level2(level1: dict[str, Path], out_dir: Path, names: dict[str, str], *
     area-scaled, 0.5-15 keV) and the archive names given in ``names`` (kind -> file name).
 
     Returns ``{kind: path}`` for ``gti``, ``pha``, ``lc``; ``{}`` when the Sun was never
-    observed (empty standard GTI): then the day has no calibrated products.
+    observed (empty standard GTI): then the day has no calibrated products. ``input_md5``
+    (level-1 basename -> md5) is recorded in each product's provenance block.
     """
     from xsm.products import level2 as L2
 
@@ -251,7 +255,8 @@ def make_level2(level1: dict[str, Path], out_dir: Path, names: dict[str, str], *
     prod = L2.make_standard_products(day, caldb, params)
     if prod.gti.empty or prod.spectrum is None:
         return {}
-    paths = L2.write_standard_products(prod, out_dir)
+    with recorded_inputs(input_md5 or {}):
+        paths = L2.write_standard_products(prod, out_dir)
     return {k: Path(v) for k, v in paths.items() if k in CAL_KINDS}
 
 
@@ -549,11 +554,16 @@ def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path,
     raw_dir.mkdir(parents=True, exist_ok=True)
     cal_dir.mkdir(parents=True, exist_ok=True)
     final_names = {k: product_name(day, plan[k]["version"], k) for k in (*RAW_KINDS, *CAL_KINDS)}
+    raw_hashes: dict[str, tuple[str, str, int]] = {}  # (md5, sha256, size): hashed once, catalogued below
     for k in raw_changed:
         note(f"raw {k} v{plan[k]['version']}")
         target = raw_dir / final_names[k]
         shutil.copyfile(l1[k], target)
         _set_filename(target, final_names[k])
+        raw_hashes[k] = meta.file_hashes(target)
+    # the level-1 files the calibrated products come from: new ones just hashed, current ones catalogued
+    l1_md5 = {final_names[k]: raw_hashes[k][0] if k in raw_hashes else plan[k]["row"]["md5"]
+              for k in RAW_KINDS}
     if cal_changed:
         note("calibrated products")
         # level 2 always from the day's level-1 (current names, so HISTORY names the archive files)
@@ -566,7 +576,7 @@ def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path,
                 shutil.copyfile(l1[k], p)
             l1_for_l2[k] = p
         made = make_level2(l1_for_l2, cal_dir / "_all", {k: final_names[k] for k in CAL_KINDS},
-                           caldb=caldb, mode=mode)
+                           caldb=caldb, mode=mode, input_md5=l1_md5)
         if not made:
             result.sun = False
             cal_changed = []
@@ -612,7 +622,7 @@ def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path,
         index_file(cat, dlabel, source="built", day=day, version=v, reason=plan[k]["reason"],
                    supersedes=sup)
         row = index_file(cat, dst, source="built", label=dlabel, lid=lid, vid=vid, day=day,
-                         version=v, reason=plan[k]["reason"], supersedes=sup)
+                         version=v, reason=plan[k]["reason"], supersedes=sup, hashes=raw_hashes.get(k))
         params = json.loads(json.dumps(plan[k]["params"], default=str))
         if row.get("parameters"):
             params["header"] = row["parameters"]

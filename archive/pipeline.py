@@ -57,7 +57,7 @@ from xsm.products.errors import ArchiveError, InputFormatError, ParameterError, 
 from xsm.products.fitsio import atomic_path
 from xsm.products.level0 import verify_session_package as verify_package
 from xsm.products.met import date_tag, day_start_met, met_to_utc_string, parse_date
-from xsm.products.provenance import Mode
+from xsm.products.provenance import InputDigests, Mode, recorded_inputs
 
 log = logging.getLogger(__name__)
 
@@ -466,6 +466,7 @@ def _session_products(config: PipelineConfig, item: str, detail: dict, pld: Path
     from xsm.products import geometry, level0
     from xsm.products import level2 as L2
 
+    digests = InputDigests()  # md5 of each input once for the provenance blocks
     res = level0.build_level1([pld], tmp / "level1", mode=config.mode, overwrite=True)
     seg_rows = [s for s in res.segments if s["L0File"] == pld.name] or res.segments
     stats = dict(seg_rows[0]["stats"]) if seg_rows else {}
@@ -474,11 +475,12 @@ def _session_products(config: PipelineConfig, item: str, detail: dict, pld: Path
     tstart = tstop = None
     for d in res.days:
         tag = str(d.date).replace("-", "")
-        sa, _angles = geometry.make_sa_file(d.fits, kernels, mode=config.mode, overwrite=True)
+        sa, _angles = geometry.make_sa_file(d.fits, kernels, mode=config.mode, overwrite=True, digests=digests)
         day = L2.load_day(d.fits, d.hk, sa)
         sel = make_selections(day, config.caldb, config.mode)
         checkpoint("level2")
-        paths = write_selections(sel, tmp / "level2" / tag, tag, item, checkpoint=checkpoint)
+        with recorded_inputs(digests([d.fits, d.hk, sa])):
+            paths = write_selections(sel, tmp / "level2" / tag, tag, item, checkpoint=checkpoint)
         sun_exp += sel["sun"].exposure
         cal = cal or sel["cal"].spectrum is not None
         n_frames += d.n_rows

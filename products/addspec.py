@@ -29,7 +29,7 @@ from astropy.io import fits
 from xsm.products import fitsio
 from xsm.products.arf import N_ARF, arf_energy_grid
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
-from xsm.products.provenance import Mode, Provenance
+from xsm.products.provenance import InputDigests, Mode, Provenance
 
 log = logging.getLogger("xsm.addspec")
 
@@ -114,6 +114,8 @@ class AddedSpectrum:
     arf_weights: np.ndarray | None = None
     arf_spread: float | None = None
     notes: list = field(default_factory=list)
+    #: input file basename -> md5, set by the caller that read the inputs (provenance block)
+    input_md5: dict = field(default_factory=dict)
 
     @property
     def mode(self) -> Mode:
@@ -338,7 +340,7 @@ def history_lines(added: AddedSpectrum) -> list[str]:
 def _provenance(added: AddedSpectrum) -> Provenance:
     return Provenance(step="addspec", mode=added.mode, caldb_version=added.caldbver or None,
                       parameters={k: v for k, v in added.params.__dict__.items() if k != "mode"},
-                      inputs=tuple(added.inputs))
+                      inputs=tuple(added.inputs)).with_input_md5(added.input_md5)
 
 
 def added_hdulist(added: AddedSpectrum, filename: str, *, date: str | None = None) -> fits.HDUList:
@@ -468,6 +470,6 @@ def addspec(listfile: str | Path | list, specfile: str | Path, *, arffile: str |
                            addarf=addarf, clobber=overwrite, mode=mode, arf_weighting=arf_weighting,
                            caldbver=caldbver)
     inputs = [read_input_spectrum(p, with_arf=addarf) for p in paths]
-    added = add_spectra(inputs, params)
+    added = replace(add_spectra(inputs, params), input_md5=InputDigests()(paths))
     s, a = write_added(added, specfile, arffile, overwrite=overwrite)
     return added, s, a

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ from astropy.io import fits
 from xsm.products import settings
 from xsm.products.errors import InputFormatError
 from xsm.products.met import MJDREF, date_obs_value, local_now_keyword, utc_now_keyword
-from xsm.products.provenance import Mode, Provenance
+from xsm.products.provenance import Mode, Provenance, product_input_md5
 
 MISSION = "CHANDRAYAAN-2"
 TELESCOP = "CH-2_ORBITER"
@@ -164,8 +165,19 @@ def format_history_value(value: object) -> str:
     return str(value)
 
 
+#: A provenance-block line giving an input's md5 (the line before it names the input).
+INPUT_MD5_LINE = re.compile(r"^input \d+ md5 = [0-9a-f]{32}$")
+
+
 def provenance_history(prov: Provenance, input_checksums: Mapping[str, str] | None = None) -> list[str]:
-    """The ``XSM PROVENANCE`` HISTORY block (``products.md`` §7)."""
+    """The ``XSM PROVENANCE`` HISTORY block (``products.md`` §7).
+
+    The input lines (``input <i> = <name>``, ``input <i> md5 = <hex>``, sorted by name) list
+    ``input_checksums``, the provenance's
+    :attr:`~xsm.products.provenance.Provenance.input_md5` and those of an open
+    :func:`~xsm.products.provenance.recorded_inputs` scope.
+    """
+    sums = {**product_input_md5(prov), **(input_checksums or {})}
     lines = [
         f"software = xsm {prov.software_version}",
         f"mode = {prov.mode.value}",
@@ -176,8 +188,8 @@ def provenance_history(prov: Provenance, input_checksums: Mapping[str, str] | No
         lines.append(f"caldb {code} = {name}")
     if prov.rng_seed is not None:
         lines.append(f"rng = PCG64 seed {prov.rng_seed}")
-    for name, digest in sorted((input_checksums or {}).items()):
-        lines.append(f"input {name} md5 = {digest}")
+    for i, (name, digest) in enumerate(sorted(sums.items()), 1):  # two lines: a HISTORY card has 72 chars
+        lines += [f"input {i} = {name}", f"input {i} md5 = {digest}"]
     return history_block("XSM PROVENANCE", lines)
 
 

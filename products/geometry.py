@@ -710,13 +710,16 @@ def sa_history(angles: SunAngles, l1file: str, safile: str, *, clobber: bool = F
 
 def make_sa_file(l1file: str | Path, kernels, out: str | Path | None = None, *,
                  mode: Mode = Mode.DEFAULT, overwrite: bool = False, workers: int | None = None,
-                 occultation: str = "partial") -> tuple[Path, SunAngles]:
+                 occultation: str = "partial", digests=None) -> tuple[Path, SunAngles]:
     """Compute the sun angles of a level-1 science file and write its ``.sa`` file.
 
-    ``out`` defaults to the science file's name with ``.sa``; returns (path, angles).
+    ``out`` defaults to the science file's name with ``.sa``; returns (path, angles). The md5
+    of the level-1 file and of the kernels are recorded in the provenance block; pass the
+    run's :class:`~xsm.products.provenance.InputDigests` as ``digests`` to hash each file once
+    per run.
     """
     from xsm.products.level1 import read_level1, write_sa
-    from xsm.products.provenance import Provenance
+    from xsm.products.provenance import InputDigests, Provenance
 
     l1file = Path(l1file)
     day = read_level1(l1file)
@@ -727,7 +730,8 @@ def make_sa_file(l1file: str | Path, kernels, out: str | Path | None = None, *,
     table = make_sa_table(angles, day.header)
     prov = Provenance(step="sunangle", mode=mode,
                       parameters={"occultation": occultation},
-                      inputs=(l1file.name, *[p.name for p in angles.kernels.files]))
+                      inputs=(l1file.name, *[p.name for p in angles.kernels.files])
+                      ).with_input_md5((digests or InputDigests())([l1file, *angles.kernels.files]))
     cards = [("NGEOMISS", angles.coverage.n_missing)]
     history = sa_history(angles, l1file.name, out.name, clobber=overwrite)
     path = write_sa(table, out, overwrite=overwrite, mode=mode, history=history, provenance=prov,

@@ -101,7 +101,7 @@ def write_hk_for(l1file, out=None, *, overwrite: bool = False, mode=None):
 
     from xsm.products.fitsio import history_block
     from xsm.products.level1 import read_level1, write_hk
-    from xsm.products.provenance import Mode, Provenance
+    from xsm.products.provenance import InputDigests, Mode, Provenance
 
     mode = mode or Mode.DEFAULT
     l1file = Path(l1file)
@@ -111,5 +111,6 @@ def write_hk_for(l1file, out=None, *, overwrite: bool = False, mode=None):
     hist = history_block("XSM HKEXTRACT", [f"l1file = {l1file.name}", f"hkfile = {out.name}",
                                            f"clobber = {'yes' if overwrite else 'no'}"])
     path = write_hk(table, out, overwrite=overwrite, mode=mode, history=hist,
-                    provenance=Provenance(step="hk", mode=mode, inputs=(l1file.name,)))
+                    provenance=Provenance(step="hk", mode=mode, inputs=(l1file.name,)
+                                          ).with_input_md5(InputDigests()([l1file])))
     return path, len(table)

@@ -48,7 +48,7 @@ from xsm.products import frame as fr
 from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.fitsio import history_block
 from xsm.products.met import EPOCH, IST_OFFSET_S, SECONDS_PER_DAY, met_to_utc_string, utc_string_from_ns
-from xsm.products.provenance import Mode, Provenance
+from xsm.products.provenance import InputDigests, Mode, Provenance
 
 log = logging.getLogger(__name__)
 
@@ -1227,7 +1227,9 @@ def build_level1(sessions: Sequence[str | Path], out_dir: str | Path, *, mode: M
         if exist:
             raise ParameterError(f"{exist[0]}: exists already (use --overwrite to replace it)")
     history = level1_history(res.segments, res.totals, [s.batch.decoder for s in segs], mode)
-    prov = Provenance(step="l1", mode=mode, inputs=tuple(p.name for p in paths))
+    # the packages were just read (pages cached): hash each once for the provenance block
+    prov = Provenance(step="l1", mode=mode, inputs=tuple(p.name for p in paths)
+                      ).with_input_md5(InputDigests()(paths))
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".xsm-l1-", dir=out_dir))
     written: list[DayFiles] = []

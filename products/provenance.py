@@ -3,11 +3,22 @@
 A :class:`Provenance` is built once per run and rides on the product; the writer turns it
 into the provenance keywords and HISTORY lines. Labels and the catalog read it back from
 the file on disk, so the header is the single source of truth.
+
+Input checksums (``products.md`` §7): the layer that reads a product's input files (CLI,
+archive build, pipeline) hashes each once per run (:class:`InputDigests`) and puts the
+``(name, md5)`` pairs on the provenance (:attr:`Provenance.input_md5`,
+:meth:`Provenance.with_input_md5`); pure ``make_*`` functions never read files for it. Writers
+whose provenance is built inside another module take them from :func:`recorded_inputs`, a
+scope the caller opens around the write.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import enum
 import hashlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -85,6 +96,8 @@ class Provenance:
     rng_seed : int or None
     inputs : tuple of str
         Input file basenames.
+    input_md5 : tuple of (str, str)
+        ``(input file basename, hex md5)`` of the inputs read by the run, sorted by name.
     """
 
     step: str
@@ -95,7 +108,58 @@ class Provenance:
     rng_seed: int | None = None
     inputs: tuple = ()
     software_version: str = SOFTWARE_VERSION
+    input_md5: tuple = ()
+
+    def with_input_md5(self, checksums: Mapping[str, str]) -> "Provenance":
+        """A copy also recording ``checksums`` (basename -> hex md5) of its inputs."""
+        merged = {**dict(self.input_md5), **checksums}
+        return dataclasses.replace(self, input_md5=tuple(sorted(merged.items())))
 
     @property
     def creator(self) -> str:
         return f"xsm.{self.step}"
+
+
+class InputDigests:
+    """md5 of input files, each hashed once per run (a level-1 day is ~180 MB).
+
+    Call it right after reading the inputs (the pages are then in the OS cache) and reuse the
+    object for every product of the run.
+    """
+
+    def __init__(self) -> None:
+        self._md5: dict[Path, str] = {}
+
+    def __call__(self, paths: Iterable[str | Path | None]) -> dict[str, str]:
+        """``{basename: hex md5}`` of the given files (None entries skipped)."""
+        out = {}
+        for p in paths:
+            if p is None:
+                continue
+            key = Path(p).resolve()
+            if key not in self._md5:
+                self._md5[key] = file_md5(key)
+            out[Path(p).name] = self._md5[key]  # the name given (a link keeps its own name)
+        return out
+
+
+_RECORDED_INPUTS: contextvars.ContextVar[tuple] = contextvars.ContextVar("xsm_recorded_inputs", default=())
+
+
+@contextlib.contextmanager
+def recorded_inputs(checksums: Mapping[str, str]) -> Iterator[None]:
+    """Scope in which every product written records ``checksums`` (basename -> md5) as inputs.
+
+    For writers that build their :class:`Provenance` themselves (level-2 products); the
+    caller that read the inputs opens the scope around the write.
+    """
+    token = _RECORDED_INPUTS.set(tuple(sorted({**dict(_RECORDED_INPUTS.get()), **checksums}.items())))
+    try:
+        yield
+    finally:
+        _RECORDED_INPUTS.reset(token)
+
+
+def product_input_md5(prov: Provenance) -> dict[str, str]:
+    """The input checksums a product written now records: its provenance's and the scope's."""
+    return {**dict(_RECORDED_INPUTS.get()), **dict(prov.input_md5)}
