@@ -270,11 +270,11 @@ def session_page(summary_dir: Path, session_dir: Path, summary: dict) -> Path:
 
 def day_page(root: Path, summary_dir: Path, day: str, session_dirs: Sequence[Path] = ()) -> Path:
     """The page of one archive day from its current products in the catalog."""
-    from xsm.archive.catalog import open_catalog as catalog
+    from xsm.archive.catalog import open_catalog
 
     root = Path(root)
     out = Path(summary_dir) / "days" / day
-    with catalog(root) as cat:
+    with open_catalog(root) as cat:
         rows = cat.rows("SELECT kind, path, version FROM products WHERE day = ? AND source = 'built' AND current "
                         "AND kind IN ('fits', 'hk', 'sa', 'gti', 'pha', 'lc', 'zip')", [day])
         drow = cat.day(day) or {}
@@ -300,10 +300,10 @@ def day_page(root: Path, summary_dir: Path, day: str, session_dirs: Sequence[Pat
 
 def index_page(root: Path, summary_dir: Path) -> Path:
     """The index: every day and session of the catalog with status and links, and failures."""
-    from xsm.archive.catalog import open_catalog as catalog
+    from xsm.archive.catalog import open_catalog
 
     root, summary_dir = Path(root), Path(summary_dir)
-    with catalog(root) as cat:
+    with open_catalog(root) as cat:
         days = cat.rows("SELECT * FROM xsmdaywisedata ORDER BY DayOfObs")
         sess = cat.rows("SELECT * FROM xsmorbitdata ORDER BY Tstart NULLS LAST, L0File")
         fails = cat.rows("SELECT stage, item, error, log_path FROM queue WHERE state = 'failed' ORDER BY stage, item")
