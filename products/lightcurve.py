@@ -506,7 +506,8 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
     it without area scaling), where X1 cannot change the sums, so it is exact. Other channels use
     the sequential-binomial form of the multinomial. The weights (1/r on the band's PI bins,
     :class:`_FastRelArea`) are one ``[frames x PI bins]`` array per chunk; the counts of all
-    gain cells of a chunk are handled at once through flat (frame, channel) indices. Frame
+    gain cells of a chunk are handled at once through flat (frame, channel) indices, and each
+    frame's sums are one weighted ``bincount`` over its non-empty channels. Frame
     chunks run on ``threads`` threads, each with its own child generator (``rng.spawn``), so the
     result depends on the seed only.
     """
@@ -543,7 +544,7 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
     cat[simple_u & split & (p1u > 0) & (p1u < 1.0)] = _CH_DRAW
     cat[simple_u & split & (p1u >= 1.0)] = _CH_MOVE
     cat[~simple_u] = _CH_SEQUENTIAL
-    base_col = np.where(simple_u, idx0, 0).astype(np.intp)
+    base_col = np.where(simple_u, idx0, 0).ravel()
     idx0, cat, k0f, p1f = idx0.ravel(), cat.ravel(), k0u.ravel(), p1u.ravel()
     pf = pu.reshape(-1, pu.shape[-1])
 
@@ -572,37 +573,27 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
             W[:, k1 + 1:k2 + 2] = 1.0
         else:
             fast.inverse(*(gg[a:z] for gg in geometry), out=W[:, k1 + 1:k2 + 2])
-        # every count of a two-bin channel first goes to k0 ...
-        Wflat = W.ravel()
-        if ucell.size > 1:      # one flat gather (take_along_axis builds a slower 2-D index)
-            Wg = Wflat.take(base_col[ci] + (np.arange(nz) * nfull)[:, None])
-        else:
-            Wg = np.take(W, base_col[0], axis=1)
-        x = n9 * Wg
-        cf = x.sum(1)
-        x *= Wg
-        vf = x.sum(1)
-        del x, Wg
         # the (frame, channel) cells holding counts, row-major (flat indices: several times
-        # faster than a 2-D nonzero)
+        # faster than a 2-D nonzero); everything below is per such cell, nothing per PI bin
         flat = np.flatnonzero(n9)
         f = flat // M
         m = flat - f * M
-        cnt = n9.ravel()[flat]
+        cnt = n9.ravel()[flat].astype(np.int64)
         key = ci[f] * M + m if ucell.size > 1 else m
         cm = cat[key]
+        # every count of a two-bin channel first goes to k0 (weight wa; three-bin channels point
+        # at the zero column 0 and are all handled below) ...
+        Wflat = W.ravel()
+        row0 = f * nfull
+        wa = Wflat[row0 + base_col[key]]
+        wb = Wflat[row0 + idx0[key] + 1]
         # ... then X1 ~ Binomial(n, p1) of them move to k0 + 1 (all of them when p1 = 1)
-        mv = np.flatnonzero((cm == _CH_DRAW) | (cm == _CH_MOVE))
-        if mv.size:
-            kv = key[mv]
-            x1 = cnt[mv].astype(np.int64)
-            dr = np.flatnonzero(cm[mv] == _CH_DRAW)
-            x1[dr] = g.binomial(x1[dr], p1f[kv[dr]])
-            rf = f[mv]
-            pos = rf * nfull + idx0[kv]
-            wa, wb = Wflat[pos], Wflat[pos + 1]
-            cf += np.bincount(rf, weights=x1 * (wb - wa), minlength=nz)
-            vf += np.bincount(rf, weights=x1 * (wb * wb - wa * wa), minlength=nz)
+        x1 = np.where(cm == _CH_MOVE, cnt, 0)
+        dr = np.flatnonzero(cm == _CH_DRAW)
+        x1[dr] = g.binomial(cnt[dr], p1f[key[dr]])
+        d = wb - wa
+        cf = np.bincount(f, weights=cnt * wa + x1 * d, minlength=nz)
+        vf = np.bincount(f, weights=cnt * (wa * wa) + x1 * (d * (wb + wa)), minlength=nz)
         # other channels (three bins, grid edges): sequential binomials
         oc = np.flatnonzero(cm == _CH_SEQUENTIAL)
         if oc.size:
