@@ -567,21 +567,32 @@ def make_gti(hk, sa=None, filterfile: str | Path | FilterFile | None = None, *,
 MANDATORY_COLUMNS = ("Time", "HVMonitor", "EventDetected", "SpecEvents")
 
 
-def read_columns(path: str | Path, extname: str, names, what: str) -> tuple[dict, fits.Header]:
+def read_columns(path: str | Path, extname: str, names, what: str, *,
+                 mapped: tuple[str, ...] = ()) -> tuple[dict, fits.Header]:
     """Only the named columns of one extension (native byte order) and its header.
 
     A light reader for the level-2 tasks, which need a few columns of the 38 HK columns: no
-    string decoding, memory-mapped file.
+    string decoding, memory-mapped file. Columns named in ``mapped`` whose type has no byte
+    order (e.g. the uint8 ``DataArray``) are returned as read-only views of the memory map, not
+    copied (the map outlives the closed file; the data section is checked to be complete so a
+    truncated file fails here, not on a later page access).
     """
     path = Path(path)
     with fitsio.open_fits(path, what=what, memmap=True) as hdul:
         ext = fitsio.require_extension(hdul, extname, path)
         fitsio.require_columns(ext, names, path)
+        if mapped:
+            info = ext.fileinfo()
+            if path.stat().st_size < info["datLoc"] + info["datSpan"]:
+                raise InputFormatError(f"{path}: the {extname} data section is truncated")
         data = ext.data
         out = {}
         for n in names:
             a = np.asarray(data[n])
-            out[n] = a.astype(a.dtype.newbyteorder("="))
+            if n in mapped and a.dtype.isnative:
+                out[n] = a
+            else:
+                out[n] = a.astype(a.dtype.newbyteorder("="))
         return out, ext.header.copy()
 
 

@@ -858,7 +858,7 @@ def read_lc_inputs(l1file: str | Path, hkfile: str | Path, safile: str | Path | 
                    params: LightCurveParams) -> DayArrays:
     """The level-1 columns a light curve needs, read without decoding anything else.
 
-    Science ``Time`` and ``DataArray`` (memory-mapped, then one contiguous copy), the HK columns
+    Science ``Time`` and ``DataArray`` (memory-mapped, not copied), the HK columns
     (``TECCurrent`` and the coarse band limits) and, for area scaling or energy selection, the
     SA columns ``Theta``, ``Phi``, ``DetPosR``.
     """
@@ -866,8 +866,11 @@ def read_lc_inputs(l1file: str | Path, hkfile: str | Path, safile: str | Path | 
     from xsm.products.gti import read_columns
 
     p = params.effective()
-    sci, sh = read_columns(l1file, "DATA", ["Time", "DataArray"], "level-1 science file")
-    data = np.ascontiguousarray(sci["DataArray"], dtype=np.uint8)
+    sci, sh = read_columns(l1file, "DATA", ["Time", "DataArray"], "level-1 science file",
+                           mapped=("DataArray",))
+    data = sci["DataArray"]       # frames stay in the (page-cached) map: only GTI rows are read
+    if data.dtype != np.uint8:
+        raise InputFormatError(f"{l1file}: DataArray is {data.dtype}, not bytes")
     hk_names = ["Time", "TECCurrent"] + [f"Ch{k}{e}" for k in (1, 2, 3) for e in ("Start", "Stop")]
     hk, _ = read_columns(hkfile, "HKPARAM", hk_names, "level-1 housekeeping file")
     sa = None

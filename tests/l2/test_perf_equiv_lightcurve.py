@@ -109,3 +109,23 @@ def test_perf_equiv_lc_split_frequency(quiet):
     ok = expected > 5
     obs, exp = counts[ok], expected[ok]
     assert chisquare(obs, exp * obs.sum() / exp.sum()).pvalue > 1e-4
+
+
+def test_perf_equiv_lc_inputs_mapped_frames(golden_dir, tmp_path):
+    """``read_lc_inputs`` keeps DataArray in the memory map: same words as a full read; a
+    truncated science file is refused at once with a one-line error."""
+    import warnings
+
+    from xsm.products.errors import InputFormatError
+
+    f = case_files(golden_dir, "short_quiet")
+    p = L.LightCurveParams()
+    day = L.read_lc_inputs(f["fits"], f["hk"], f["sa"], p)
+    full = load_day(f["fits"])
+    np.testing.assert_array_equal(np.asarray(day.spectra), np.asarray(full.words))
+    np.testing.assert_array_equal(day.time, full.time)
+    cut = tmp_path / f["fits"].name
+    cut.write_bytes(f["fits"].read_bytes()[:-5000])
+    with warnings.catch_warnings(), pytest.raises(InputFormatError, match="truncated"):
+        warnings.simplefilter("ignore")            # astropy's own "may have been truncated"
+        L.read_lc_inputs(cut, f["hk"], f["sa"], p)
