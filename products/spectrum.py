@@ -518,14 +518,21 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
 
 
 def _group_sum(key: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sum ``values`` rows by ``key``: (index of the first row of each group, sums)."""
-    if key.size < 2 or np.all(key[1:] >= key[:-1]):  # already grouped: no gather
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        return starts, np.add.reduceat(values, starts, axis=0)
-    order = np.argsort(key, kind="stable")
-    k = key[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    return order[starts], np.add.reduceat(values[order], starts, axis=0)
+    """Sum ``values`` rows by ``key``: (index of the first row of each group, sums).
+
+    Groups are in ascending key order. Frames come in time order, so equal keys mostly form
+    runs: the runs are summed in place first (``reduceat``, no gather of the big array), then
+    only the run sums are sorted and merged; same groups and sums as sorting every row.
+    """
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    runs = np.add.reduceat(values, starts, axis=0)
+    rkey = key[starts]
+    if rkey.size < 2 or np.all(rkey[1:] > rkey[:-1]):   # every key one run, ascending
+        return starts, runs
+    order = np.argsort(rkey, kind="stable")
+    k = rkey[order]
+    gst = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    return starts[order[gst]], np.add.reduceat(runs[order], gst, axis=0)
 
 
 def _arf_name(p: SpectrumParams) -> str:
