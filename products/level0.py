@@ -48,7 +48,7 @@ from xsm.products import frame as fr
 from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.fitsio import history_block
 from xsm.products.met import EPOCH, IST_OFFSET_S, SECONDS_PER_DAY, met_to_utc_string, utc_string_from_ns
-from xsm.products.provenance import InputDigests, Mode, Provenance
+from xsm.products.provenance import InputDigests, Mode, Provenance, stream_digests
 
 log = logging.getLogger(__name__)
 
@@ -771,14 +771,16 @@ def _check_package(path: Path, keep: frozenset[str]
                 name, size, md5, ss, kind = row
                 if name not in members:
                     raise InputFormatError(f"{path}: {name} listed in the manifest is missing")
-                data = tar.extractfile(members[name]).read()
-                if len(data) != int(size):
+                if members[name].size != int(size):
                     raise InputFormatError(f"{path}: {name} does not match the manifest (size)")
-                # md5 of large segments runs beside the decoding (hashlib releases the GIL)
-                digests[name] = (md5, _POOL.submit(_md5, data) if len(data) > (1 << 22) else _md5(data))
-                segs.setdefault(ss, {})[kind] = name
                 if kind in keep:
-                    contents[name] = data
+                    data = contents[name] = tar.extractfile(members[name]).read()
+                    # md5 of large segments runs beside the decoding (hashlib releases the GIL)
+                    digests[name] = (md5, _POOL.submit(_md5, data) if len(data) > (1 << 22) else _md5(data))
+                else:  # only checked: hashed in chunks, never held whole
+                    with tar.extractfile(members[name]) as f:
+                        digests[name] = (md5, stream_digests(f, ("md5",))["md5"])
+                segs.setdefault(ss, {})[kind] = name
     except InputFormatError:
         raise
     except (tarfile.TarError, EOFError, OSError, zlib.error, UnicodeDecodeError, ValueError) as exc:
