@@ -53,7 +53,7 @@ from pathlib import Path
 
 from xsm.archive.catalog import catalog_path, open_catalog
 from xsm.archive.sources import Offer, md5_of, open_source
-from xsm.products.errors import ArchiveError, InputFormatError, ParameterError, StageError, XsmError
+from xsm.products.errors import ArchiveError, ParameterError, StageError, XsmError
 from xsm.products.fitsio import atomic_path
 from xsm.products.level0 import verify_session_package as verify_package
 from xsm.products.met import date_tag, day_start_met, met_to_utc_string, parse_date
