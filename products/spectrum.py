@@ -621,6 +621,9 @@ def read_spectrum_inputs(l1file, hkfile, safile=None) -> tuple[DayColumns, dict,
         except (KeyError, IndexError):
             raise InputFormatError(f"{path}: no {extname} table") from None
         fitsio.require_columns(ext, columns, path)
+        info = ext.fileinfo()
+        if path.stat().st_size < info["datLoc"] + info["datSpan"]:   # the map would fault later
+            raise InputFormatError(f"{path}: the {ext.name} data section is truncated")
         d = ext.data
         if d is None or len(d) == 0:
             raise InputFormatError(f"{path}: the {ext.name} table has no rows")
