@@ -229,10 +229,17 @@ def write_standard_products(prod: StandardProducts, out_dir: str | Path, *,
 def standard_products(l1file: str | Path, out_dir: str | Path, *, hkfile=None, safile=None, caldb=None,
                       params: StandardParams = StandardParams(), overwrite: bool = True
                       ) -> tuple[StandardProducts, dict[str, Path]]:
-    """Read a day once, make every standard product, write them (``xsm l2 standard``)."""
+    """Read a day once, make every standard product, write them (``xsm l2 standard``).
+
+    The products record the md5 of the three level-1 files (hashed while the products are made).
+    """
+    from xsm.products.provenance import digests_in_background, recorded_inputs
+
     day = load_day(l1file, hkfile, safile)
+    md5 = digests_in_background(day.files.values())
     prod = make_standard_products(day, caldb, params)
-    return prod, write_standard_products(prod, out_dir, overwrite=overwrite)
+    with recorded_inputs(md5.result()):
+        return prod, write_standard_products(prod, out_dir, overwrite=overwrite)
 
 
 __all__ = ["DayData", "StandardParams", "StandardProducts", "load_day", "make_standard_products",

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -116,3 +117,12 @@ def mode_of(compat: str | None) -> Mode:
     if compat.lower() in ("xsmdas-1.2", "xsmdas_1_2", "1.2"):
         return Mode.XSMDAS_1_2
     raise ParameterError(f"--compat {compat!r}: the only compatibility mode is xsmdas-1.2")
+
+
+def level1_sibling(path: Path, ext: str) -> Path:
+    """The level-1 file beside ``path`` with extension ``ext`` (``.fits``, ``.hk``, ``.sa``)."""
+    name = path.name
+    for known in (".fits", ".hk", ".sa"):
+        if name.endswith(known):
+            return path.with_name(name[: -len(known)] + ext)
+    return path.with_name(path.stem + ext)

@@ -10,33 +10,12 @@ from pathlib import Path
 
 import typer
 
-from xsm.archive.cli.common import console, err_console, handle_errors
+from xsm.archive.cli.common import (compat_option, console, err_console, handle_errors, level1_sibling,
+                                    mode_of)
+from xsm.products.provenance import digests_in_background, recorded_inputs
 
 app = typer.Typer(help="Level-2 products: GTIs, spectra with ARFs, light curves, added spectra.",
                   no_args_is_help=True)
-
-COMPAT_HELP = "'xsmdas-1.2' reproduces XSMDAS 1.2 exactly (defects included)."
-
-
-def _mode(compat: str | None):
-    from xsm.products.errors import ParameterError
-    from xsm.products.provenance import Mode
-
-    if compat in (None, "", "default"):
-        return Mode.DEFAULT
-    if compat.lower() in ("xsmdas-1.2", "xsmdas_1_2", "1.2"):
-        return Mode.XSMDAS_1_2
-    raise ParameterError(f"--compat {compat!r}: the only compatibility mode is xsmdas-1.2")
-
-
-def _sibling(l1file: Path, ext: str) -> Path:
-    name = l1file.name
-    stem = name[:-5] if name.endswith((".fits", ".hk", ".sa")) else l1file.stem
-    if name.endswith(".hk"):
-        stem = name[:-3]
-    elif name.endswith(".sa"):
-        stem = name[:-3]
-    return l1file.with_name(stem + ext)
 
 
 def _show_warnings(caught) -> None:
@@ -54,7 +33,7 @@ def gti_cmd(
                                    help="Filter file, or std / bkg / cal for the project's own."),
     usergti: Path | None = typer.Option(None, "--user-gti", help="ASCII file of 'tstart tstop' MET pairs."),
     usesunang: bool = typer.Option(True, "--usesunang/--no-usesunang", help="Use the sun-angle parameters."),
-    compat: str | None = typer.Option(None, "--compat", help=COMPAT_HELP),
+    compat: str | None = compat_option(),
     clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite an existing output."),
 ) -> None:
     """Good time intervals: continuity, mandatory, filter-file and user GTIs, intersected."""
@@ -63,11 +42,12 @@ def gti_cmd(
     from xsm.products import gti as G
     from xsm.products.errors import ParameterError
 
-    mode = _mode(compat)
+    mode = mode_of(compat)
     if gtifile.exists() and not clobber:
         raise ParameterError(f"{gtifile}: exists already (use --clobber)")
-    safile = safile or _sibling(hkfile, ".sa")
+    safile = safile or level1_sibling(hkfile, ".sa")
     ff = G.resolve_filter(filterfile, mode)
+    md5 = digests_in_background([hkfile, safile if usesunang else None, usergti])
     hk, sa, hk_header = G.read_gti_inputs(hkfile, safile, ff, usesunang)
     params = G.GtiParams(hkfile=hkfile.name, safile=safile.name if usesunang else None,
                          gtifile=gtifile.name, filterfile=ff.name,
@@ -78,7 +58,8 @@ def gti_cmd(
         res = G.make_gti(hk, sa, ff, usergti=usergti, usesunang=usesunang, mode=mode,
                          hk_header=hk_header, params=params)
     _show_warnings(caught)
-    out = G.write_gti(res, gtifile, overwrite=clobber)
+    with recorded_inputs(md5.result()):
+        out = G.write_gti(res, gtifile, overwrite=clobber)
     console.print(f"gti: {out} ({len(res.gti)} interval(s), exposure {res.gti.exposure:.3f} s)",
                   highlight=False)
 
@@ -102,7 +83,7 @@ def lightcurve_cmd(
     tbinsizems: int = typer.Option(100, help="Bin size (multiple of 100 ms), high-res."),
     sourcetype: str = typer.Option("sun", help="sun (GAIN) or cal (CALGAIN); default mode only (Q24)."),
     caldb: Path | None = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB)."),
-    compat: str | None = typer.Option(None, "--compat", help=COMPAT_HELP),
+    compat: str | None = compat_option(),
     seed: int | None = typer.Option(None, help="Seed of the default mode's random generator."),
     clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite an existing output."),
 ) -> None:
@@ -115,16 +96,17 @@ def lightcurve_cmd(
     from xsm.products.errors import ParameterError
     from xsm.products.gti import read_gti
 
-    mode = _mode(compat)
+    mode = mode_of(compat)
     if lcfile.exists() and not clobber:
         raise ParameterError(f"{lcfile}: exists already (use --clobber)")
-    hkfile = hkfile or _sibling(l1file, ".hk")
-    safile = safile or _sibling(l1file, ".sa")
+    hkfile = hkfile or level1_sibling(l1file, ".hk")
+    safile = safile or level1_sibling(l1file, ".sa")
     p = LC.LightCurveParams(lctype=lctype, tbinsizesec=tbinsizesec, tbinsizems=tbinsizems,
                             areascal=areascal, enesel=enesel, enelow=enelow, enehigh=enehigh,
                             chstart=chstart, chstop=chstop, sourcetype=sourcetype, mode=mode, seed=seed,
                             l1file=l1file.name, lcfile=lcfile.name, hkfile=hkfile.name,
                             safile=safile.name, gtifile=gtifile.name, clobber=clobber).effective()
+    md5 = digests_in_background([l1file, hkfile, safile, gtifile])
     gti = read_gti(gtifile)
     day = LC.read_lc_inputs(l1file, hkfile, safile, p)
     cal = None
@@ -143,7 +125,8 @@ def lightcurve_cmd(
         warnings.simplefilter("always")
         lc = LC.make_lightcurve(day, gti, p, cal)
     _show_warnings(caught)
-    out = LC.write_lightcurve(lc, lcfile, overwrite=clobber)
+    with recorded_inputs(md5.result()):
+        out = LC.write_lightcurve(lc, lcfile, overwrite=clobber)
     console.print(f"lightcurve: {out} ({', '.join(f'{b.extname} {len(b)} rows' for b in lc.bands)})",
                   highlight=False)
 
@@ -160,7 +143,7 @@ def addspec_cmd(
                                   help="ARF weights: exposure, or counts (default mode)."),
     caldbver: str | None = typer.Option(None, "--caldbver",
                                         help="Compat: CALDBVER to record (the installed CALDB's, Q22)."),
-    compat: str | None = typer.Option(None, "--compat", help=COMPAT_HELP),
+    compat: str | None = compat_option(),
     clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs."),
 ) -> None:
     """Add type-I spectra (and their ARFs) across days."""
@@ -169,7 +152,7 @@ def addspec_cmd(
     from xsm.products import addspec as A
     from xsm.products.errors import ParameterError
 
-    mode = _mode(compat)
+    mode = mode_of(compat)
     if bool(spectra) == bool(listfile):
         raise ParameterError("give either input spectra or --list FILE (not both, not neither)")
     with warnings.catch_warnings(record=True) as caught:
@@ -192,7 +175,7 @@ def standard_cmd(
     spectrum: str = typer.Option("arf", help="arf (type II with ARF) or areascal (archive recipe)."),
     version: int = typer.Option(1, help="Processing version in the file names (vN)."),
     caldb: Path | None = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB)."),
-    compat: str | None = typer.Option(None, "--compat", help=COMPAT_HELP),
+    compat: str | None = compat_option(),
     seed: int | None = typer.Option(None, help="Seed of the default mode's random generator."),
     clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs."),
 ) -> None:
@@ -202,7 +185,7 @@ def standard_cmd(
 
     if spectrum not in ("arf", "areascal"):
         raise ParameterError(f"--spectrum {spectrum!r}: use arf or areascal")
-    params = L2.StandardParams(mode=_mode(compat), seed=seed, spectrum=spectrum, version=version)
+    params = L2.StandardParams(mode=mode_of(compat), seed=seed, spectrum=spectrum, version=version)
     prod, paths = L2.standard_products(l1file, out_dir, hkfile=hkfile, safile=safile, caldb=caldb,
                                        params=params, overwrite=clobber)
     for n in prod.notes:

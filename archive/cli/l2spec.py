@@ -10,13 +10,7 @@ from pathlib import Path
 
 import typer
 
-from xsm.archive.cli.common import console, handle_errors
-
-
-def _sibling(l1file: Path, ext: str) -> Path:
-    name = l1file.name
-    stem = name[:-5] if name.endswith(".fits") else l1file.stem
-    return l1file.with_name(stem + ext)
+from xsm.archive.cli.common import compat_option, console, handle_errors, level1_sibling, mode_of
 
 
 def spectrum(
@@ -39,7 +33,7 @@ def spectrum(
     offsetcorfactor: float = typer.Option(0.0, help="Added to the offset, keV (PI)."),
     addsyserror: bool = typer.Option(True, "--syserr/--no-syserr", help="Add systematic errors (PI)."),
     caldb: Path | None = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB)."),
-    compat: str | None = typer.Option(None, "--compat", help="'xsmdas-1.2' reproduces XSMDAS 1.2 exactly."),
+    compat: str | None = compat_option(),
     seed: int | None = typer.Option(None, help="Seed of the default mode's random generator."),
     dety_policy: str = typer.Option("clamp", help="Effective-area cells for DETY > 0: clamp or mirror."),
     clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs."),
@@ -47,15 +41,13 @@ def spectrum(
     """Make a PI or PHA spectrum (type I or II) with its ARF, or area-corrected."""
     from xsm.products.errors import ParameterError
     from xsm.products.gti import read_gti
-    from xsm.products.provenance import Mode
+    from xsm.products.provenance import digests_in_background, recorded_inputs
     from xsm.products.spectrum import (DEFAULT_SEED, SpectrumParams, load_spec_cal, make_spectrum,
                                        read_spectrum_inputs, write_spectrum)
 
-    if compat not in (None, "", "xsmdas-1.2"):
-        raise ParameterError(f"--compat {compat!r}: the only compatibility mode is xsmdas-1.2")
-    mode = Mode.XSMDAS_1_2 if compat else Mode.DEFAULT
-    hkfile = hkfile or _sibling(l1file, ".hk")
-    safile = safile or _sibling(l1file, ".sa")
+    mode = mode_of(compat)
+    hkfile = hkfile or level1_sibling(l1file, ".hk")
+    safile = safile or level1_sibling(l1file, ".sa")
     p = SpectrumParams(spectype=spectype, chantype=chantype, sourcetype=sourcetype, genarf=genarf,
                        areascal=areascal, tstart=tstart, tstop=tstop, tbinsize=tbinsize,
                        gaincorfactor=gaincorfactor, offsetcorfactor=offsetcorfactor,
@@ -65,13 +57,15 @@ def spectrum(
                        safile=str(safile), gtifile=str(gtifile)).validated()
     if specfile.exists() and not clobber:
         raise ParameterError(f"{specfile}: exists already (use --clobber)")
+    md5 = digests_in_background([l1file, hkfile, safile if p.needs_sa else None, gtifile])
     day, hk, sa = read_spectrum_inputs(l1file, hkfile, safile if p.needs_sa else None)
     gti = read_gti(gtifile)
     t0 = p.tstart if (p.tstart or p.tstop) else float(day.time[0]) - 0.0001
     cal = load_spec_cal(caldb, t0, p)
     spec = make_spectrum(day, hk, sa, gti, p, cal)
     arf_path = None if arffile in ("", "default") else Path(arffile)
-    pha, arf = write_spectrum(spec, specfile, arf_path=arf_path)
+    with recorded_inputs(md5.result()):
+        pha, arf = write_spectrum(spec, specfile, arf_path=arf_path)
     console.print(f"spectrum: {pha} ({spec.nrows} row(s), {spec.chantype}, {spec.total_counts:.0f} counts)"
                   + (f"; ARF: {arf}" if arf else ""), highlight=False)
 
