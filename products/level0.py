@@ -46,9 +46,9 @@ import numpy as np
 from xsm.products import columns as cols
 from xsm.products import frame as fr
 from xsm.products.errors import InputFormatError, ParameterError
-from xsm.products.fitsio import history_block
+from xsm.products.fitsio import atomic_path, history_block
 from xsm.products.met import EPOCH, IST_OFFSET_S, SECONDS_PER_DAY, met_to_utc_string, utc_string_from_ns
-from xsm.products.provenance import InputDigests, Mode, Provenance, stream_digests
+from xsm.products.provenance import InputDigests, Mode, Provenance, file_md5, stream_digests
 
 log = logging.getLogger(__name__)
 
@@ -302,8 +302,6 @@ def encode_records(frames, met=None, *, utc_ns=None, dh_time_us=None, dh_seq=Non
 
 def write_pld(path: str | Path, records: np.ndarray | Iterable[np.ndarray], *, overwrite: bool = True) -> Path:
     """Write a ``.pld`` file: the plain concatenation of records (§2), atomically."""
-    from xsm.products.fitsio import atomic_path
-
     path = Path(path)
     if path.exists() and not overwrite:
         raise ParameterError(f"{path}: exists already")
@@ -365,8 +363,6 @@ def write_session(out_dir: str | Path, sid: str, segments: Sequence[np.ndarray |
     manifest = "".join(f"{n},{len(b)},{_md5(b)},{ss},{k}\r\n" for n, b, ss, k in files).encode()
     files.append((f"{sid}_manifest.csv", manifest, "", "manifest"))
     pkg = out_dir / f"{sid}.tar{'.gz' if gzip else ''}"
-    from xsm.products.fitsio import atomic_path
-
     with atomic_path(pkg) as tmp:
         with tarfile.open(tmp, "w:gz" if gzip else "w", format=tarfile.PAX_FORMAT) as tar:
             for name, data, _, _ in files:
@@ -375,8 +371,9 @@ def write_session(out_dir: str | Path, sid: str, segments: Sequence[np.ndarray |
                 info.mode = 0o644
                 tar.addfile(info, io.BytesIO(data))
     if trigger:
-        body = pkg.read_bytes()
-        (out_dir / f"{sid}.trg").write_text(f"size={len(body)}\nmd5={_md5(body)}\n")
+        # the trigger announces a complete package: written after it, itself atomically
+        with atomic_path(out_dir / f"{sid}.trg") as tmp:
+            tmp.write_text(f"size={pkg.stat().st_size}\nmd5={file_md5(pkg)}\n")
     return pkg
 
 
@@ -813,24 +810,6 @@ def _read_package(path: Path, decoder: str | None) -> list[Segment]:
             raise InputFormatError(f"{path}: {exc}") from None
         out.append(Segment(path.name, kinds["pld"], batch, {k: v for k, v in kinds.items() if k != "pld"}))
     check_digests()
-    return out
-
-
-def extract_kernels(package: str | Path, dest: str | Path) -> dict[str, dict[str, Path]]:
-    """Extract the SPICE kernels of a session package into ``dest``: {segment .pld: {kind: path}}."""
-    package, dest = Path(package), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    out: dict[str, dict[str, Path]] = {}
-    segs = read_session_manifest(package)
-    with tarfile.open(package, "r:*") as tar:
-        for ss, kinds in segs.items():
-            pld = kinds.get("pld", ss)
-            for kind, name in kinds.items():
-                if kind in ("spk", "ck", "sclk"):
-                    target = dest / Path(name).name
-                    with tar.extractfile(name) as src, open(target, "wb") as f:
-                        shutil.copyfileobj(src, f)
-                    out.setdefault(pld, {})[kind] = target
     return out
 
 
