@@ -61,6 +61,7 @@ import spiceypy
 from spiceypy import cyice
 
 from xsm.products.errors import InputFormatError, ParameterError
+from xsm.products.fitsio import atomic_path
 from xsm.products.met import MET_TO_J2000_UTC, met_to_utc_string
 
 log = logging.getLogger(__name__)
@@ -486,19 +487,19 @@ def write_spk(path: Path, orbit: OrbitModel, et0: float, et1: float, *, step: fl
     epochs = _et_grid(et0, et1, step)
     states = orbit.states(epochs)
     path = Path(path)
-    if path.exists():
-        path.unlink()
-    handle = spiceypy.spkopn(str(path), "XSM SYNTHETIC SPK", 0)
-    try:
-        spiceypy.spkw13(handle, SPACECRAFT_ID, 301, "J2000", float(epochs[0]), float(epochs[-1]),
-                        segid, 7, len(epochs), np.ascontiguousarray(states), epochs)
-    finally:
-        spiceypy.spkcls(handle)
+    with atomic_path(path) as tmp:
+        tmp.unlink()  # SPICE creates the file itself
+        handle = spiceypy.spkopn(str(tmp), "XSM SYNTHETIC SPK", 0)
+        try:
+            spiceypy.spkw13(handle, SPACECRAFT_ID, 301, "J2000", float(epochs[0]), float(epochs[-1]),
+                            segid, 7, len(epochs), np.ascontiguousarray(states), epochs)
+        finally:
+            spiceypy.spkcls(handle)
     return path
 
 
 def _matrices_to_quats(c: np.ndarray) -> np.ndarray:
-    """SPICE quaternions of C-matrices, vectorised (m2q per row is slower; same convention)."""
+    """SPICE quaternions (``m2q``, one call per matrix) of C-matrices, sign-continuous."""
     q = np.array([spiceypy.m2q(m) for m in c])
     # keep the sign continuous so that interpolation takes the short way
     flip = np.sum(q[1:] * q[:-1], axis=1) < 0
@@ -544,15 +545,15 @@ def write_ck(path: Path, orbit: OrbitModel, et0: float, et1: float, *, step: flo
     new = np.concatenate([[True], np.diff(epochs) > 1.5 * step])
     starts = sclk[new]
     path = Path(path)
-    if path.exists():
-        path.unlink()
-    handle = spiceypy.ckopn(str(path), "XSM SYNTHETIC CK", 0)
-    try:
-        spiceypy.ckw03(handle, float(sclk[0]), float(sclk[-1]), BUS_FRAME_ID, "J2000", True, segid,
-                       len(sclk), np.ascontiguousarray(sclk), np.ascontiguousarray(quats),
-                       np.ascontiguousarray(av), len(starts), np.ascontiguousarray(starts))
-    finally:
-        spiceypy.ckcls(handle)
+    with atomic_path(path) as tmp:
+        tmp.unlink()  # SPICE creates the file itself
+        handle = spiceypy.ckopn(str(tmp), "XSM SYNTHETIC CK", 0)
+        try:
+            spiceypy.ckw03(handle, float(sclk[0]), float(sclk[-1]), BUS_FRAME_ID, "J2000", True, segid,
+                           len(sclk), np.ascontiguousarray(sclk), np.ascontiguousarray(quats),
+                           np.ascontiguousarray(av), len(starts), np.ascontiguousarray(starts))
+        finally:
+            spiceypy.ckcls(handle)
     return path
 
 
@@ -612,22 +613,27 @@ class KernelSet:
         return self.session.ck_gaps_met
 
 
+def _write_text(path: Path, text: str) -> Path:
+    """Write a text kernel through a temporary file and a rename (never half-written)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
 def write_static_kernels(directory: str | Path, *, mounting: Mounting | None = None) -> StaticKernels:
     """Write LSK (copy), PCK, FK, IK and the static meta-kernel into ``directory``."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     lsk = d / FILE_NAMES["lsk"]
-    shutil.copyfile(leapseconds_path(), lsk)
-    pck = d / FILE_NAMES["pck"]
-    pck.write_text(pck_text())
-    fk = d / FILE_NAMES["fk"]
-    fk.write_text(fk_text(mounting))
-    ik = d / FILE_NAMES["ik"]
-    ik.write_text(ik_text())
+    with atomic_path(lsk) as tmp:
+        shutil.copyfile(leapseconds_path(), tmp)
+    pck = _write_text(d / FILE_NAMES["pck"], pck_text())
+    fk = _write_text(d / FILE_NAMES["fk"], fk_text(mounting))
+    ik = _write_text(d / FILE_NAMES["ik"], ik_text())
     planets = planetary_spk_path()
-    mk = d / FILE_NAMES["static_metakernel"]
-    mk.write_text(metakernel_text([lsk, pck, fk, ik, planets],
-                                  comment="xsm static kernels: LSK, PCK, FK, IK, de421."))
+    mk = _write_text(d / FILE_NAMES["static_metakernel"],
+                     metakernel_text([lsk, pck, fk, ik, planets],
+                                     comment="xsm static kernels: LSK, PCK, FK, IK, de421."))
     return StaticKernels(lsk=lsk, pck=pck, fk=fk, ik=ik, planetary_spk=planets, metakernel=mk)
 
 
@@ -658,8 +664,7 @@ def write_session_kernels(directory: str | Path, prefix: str, start_met: float, 
         raise ParameterError(f"kernel span {start_met}..{stop_met}: stop must follow start")
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    sclk = d / f"{prefix}_sclk.tsc"
-    sclk.write_text(sclk_text())
+    sclk = _write_text(d / f"{prefix}_sclk.tsc", sclk_text())
     spk = d / f"{prefix}_sv.bsp"
     ck = d / f"{prefix}_qib.bc"
     gaps = tuple((float(a), float(b)) for a, b in ck_gaps_met
@@ -727,7 +732,7 @@ def write_kernel_set(directory: str | Path, start_met: float, stop_met: float, *
         renamed[kind] = target
     sess = SessionKernels(spk=renamed["spk"], ck=renamed["ck"], sclk=renamed["sclk"],
                           start_met=sess.start_met, stop_met=sess.stop_met, ck_gaps_met=sess.ck_gaps_met)
-    mk = d / FILE_NAMES["metakernel"]
-    mk.write_text(metakernel_text([*static.files, *sess.files],
-                                  comment="xsm synthetic kernel set: static + mission kernels."))
+    mk = _write_text(d / FILE_NAMES["metakernel"],
+                     metakernel_text([*static.files, *sess.files],
+                                     comment="xsm synthetic kernel set: static + mission kernels."))
     return KernelSet(directory=d, static=static, session=sess, metakernel=mk, orbit=orbit)

@@ -71,6 +71,7 @@ from scipy.special import ndtr
 
 from xsm.products import effarea, frame as frm, solar
 from xsm.products.errors import CalibrationError, ParameterError
+from xsm.products.fitsio import atomic_path
 from xsm.products.met import SECONDS_PER_DAY, datetime64_to_met
 from xsm.products.pi import frame_gain, gain_table
 
@@ -939,8 +940,9 @@ def simulate_day(date, profile: str = "active", seed: int = 0, out_dir: str | Pa
     sessions, fault_log = _write_sessions(sim, bounds, out, kdir, orbit, ck_gap, rng, faults=faults)
     mk = kdir / "xsm_day.tm"
     session_files = [p for s in sessions for p in s.kernel_files]
-    mk.write_text(K.metakernel_text([*static.files, *session_files],
-                                    comment=f"xsm simulated day {day}: static kernels + session kernels, oldest first."))
+    with atomic_path(mk) as tmp:
+        tmp.write_text(K.metakernel_text([*static.files, *session_files],
+                                         comment=f"xsm simulated day {day}: static kernels + session kernels, oldest first."))
     truth_path = out / f"{day.replace('-', '')}_truth.fits"
     res = SimulatedDay(date=day, profile=profile, seed=seed, out_dir=out, sessions=sessions,
                        static_kernels=static, metakernel=mk, truth_path=truth_path, truth=sim.truth,
