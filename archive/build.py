@@ -354,22 +354,6 @@ def roll_back_journal(cat: Catalog, root: Path, day: str) -> list[Path]:
 
 # ---------------------------------------------------------------------------------- build
 
-def _history(cat: Catalog, lid: str, version: int, description: str, date: str):
-    from xsm.labels.generate import ModificationDetail
-
-    rows = cat.rows("SELECT vid, created, reason FROM products WHERE lid = ? AND kind = 'label' "
-                    "ORDER BY version", [lid])
-    hist = []
-    for r in rows:
-        v = int(str(r["vid"]).split(".")[0])
-        if v >= version:
-            continue
-        hist.append(ModificationDetail(str(r["created"])[:10], str(r["vid"]),
-                                       r["reason"] or "Created"))
-    hist.append(ModificationDetail(date, f"{version}.0", description))
-    return hist
-
-
 def _current(cat: Catalog, day: str, kind: str) -> dict | None:
     r = cat.rows("SELECT * FROM products WHERE day = ? AND kind = ? AND source = 'built' "
                  "ORDER BY version DESC LIMIT 1", [day, kind])
@@ -408,6 +392,12 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
               progress: Callable[[str], None] | None = None) -> DayBuild:
     """Build (or rebuild) one day of the archive; idempotent.
 
+    Three phases, so that the catalog's single write lock is held only briefly: *plan* (a
+    short-lived catalog connection: finish an interrupted build, read the current versions),
+    *make* (new products and labels in the stage, no catalog connection open: other processes
+    query the catalog meanwhile) and *commit* (the write connection: check the plan is still
+    current, journal, move into place, catalogue in one transaction).
+
     Parameters
     ----------
     root : archive root
@@ -431,10 +421,11 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
     InputFormatError
         Missing or unreadable inputs.
     ArchiveError
-        A file of a new version exists already (never overwritten).
+        A file of a new version exists already (never overwritten), or another build of the
+        day committed since this one planned its versions (a stale plan: nothing is written).
     """
     from xsm.labels.generate import generate_label, make_zip_label
-    from xsm.labels.lidvid import lidvid as make_lidvid, product_lid_for_file
+    from xsm.labels.lidvid import product_lid_for_file
 
     root = Path(root).resolve()  # the stage lives inside root: relative paths would nest twice
     day = date_tag(parse_date(day))
@@ -461,49 +452,102 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
         tstart = fi.tstart if fi.tstart is not None else day_start_met(day)
         tstop = fi.tstop if fi.tstop is not None else tstart + 86400.0
         journal = journal_path(root, day)
+        keys = _build_keys(day, l1, caldb=caldb, mode=mode, tstart=tstart, tstop=tstop)
+        # ---- plan: a short-lived connection
         with open_catalog(root) as cat:
             roll_back_journal(cat, root, day)
-            # one transaction: a kill before COMMIT leaves the catalog as it was (DuckDB rolls
-            # back on close) and the journal names the files to remove
-            cat.con.execute("BEGIN TRANSACTION")
-            try:
-                for seg in segments:
-                    old = cat.rows("SELECT Days FROM xsmorbitdata WHERE L0File = ?", [seg["L0File"]])
-                    if old and old[0]["Days"]:
-                        seg["Days"] = sorted(set(old[0]["Days"]) | set(seg["Days"]))
-                    cat.upsert_segment(seg)
-                result = _build(cat, root, day, l1, stage, caldb=caldb, mode=mode, pdate=pdate, im=im,
-                                tstart=tstart, tstop=tstop, note=note, generate_label=generate_label,
-                                make_zip_label=make_zip_label, make_lidvid=make_lidvid,
-                                product_lid_for_file=product_lid_for_file, journal=journal)
+            plan = _plan(cat, root, day, keys, product_lid_for_file)
+            if plan.unchanged is not None:
                 if segments:
-                    cat.update_day(day, Segments=sorted({s["L0File"] for s in segments}))
-                cat.con.execute("COMMIT")
-            except Exception:
-                cat.con.execute("ROLLBACK")
-                if journal.exists():
-                    _remove_listed(journal)
-                raise
-            journal.unlink(missing_ok=True)
-            return result
+                    _commit_transaction(cat, journal, lambda: _record_segments(cat, day, segments))
+                note("unchanged: nothing to do")
+                return plan.unchanged
+        # ---- make: no catalog connection open
+        staged, raw_hashes, sun = _make(plan, root, day, l1, stage, caldb=caldb, mode=mode,
+                                        today=pdate.isoformat(), im=im, note=note,
+                                        generate_label=generate_label)
+        # ---- commit: the write connection, one transaction
+        with open_catalog(root) as cat:
+            def commit() -> DayBuild:
+                _check_plan_current(cat, day, plan)
+                return _record_segments(cat, day, segments, lambda: _commit(
+                    cat, root, day, l1, plan, staged, raw_hashes, sun, mode=mode, pdate=pdate, im=im,
+                    note=note, make_zip_label=make_zip_label, journal=journal))
+            return _commit_transaction(cat, journal, commit)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path, *, caldb, mode,
-           pdate: _dt.date, im: str, tstart: float, tstop: float, note, generate_label,
-           make_zip_label, make_lidvid, product_lid_for_file, journal: Path) -> DayBuild:
-    ddir = day_dir(root, day)
-    today = pdate.isoformat()
-    result = DayBuild(day=day, version=0, changed=False)
+def _commit_transaction(cat: Catalog, journal: Path, work: Callable[[], DayBuild | None]):
+    """Run ``work`` in one catalog transaction; on failure roll back and remove the journalled files.
 
-    # ---- keys
+    A kill before COMMIT leaves the catalog as it was (DuckDB rolls back on close) and the
+    journal names the files to remove (:func:`roll_back_journal`).
+    """
+    cat.con.execute("BEGIN TRANSACTION")
+    try:
+        out = work()
+        cat.con.execute("COMMIT")
+    except Exception:
+        cat.con.execute("ROLLBACK")
+        if journal.exists():
+            _remove_listed(journal)
+        raise
+    journal.unlink(missing_ok=True)
+    return out
+
+
+def _record_segments(cat: Catalog, day: str, segments: Sequence[dict],
+                     work: Callable[[], DayBuild | None] = lambda: None):
+    """Orbit-wise rows of the level-0 segments the day came from (``archive.md`` §4.2) around
+    ``work`` (which may write the day row): the segments first, the day's segment list after."""
+    for seg in segments:
+        old = cat.rows("SELECT Days FROM xsmorbitdata WHERE L0File = ?", [seg["L0File"]])
+        if old and old[0]["Days"]:
+            seg["Days"] = sorted(set(old[0]["Days"]) | set(seg["Days"]))
+        cat.upsert_segment(seg)
+    out = work()
+    if segments:
+        cat.update_day(day, Segments=sorted({s["L0File"] for s in segments}))
+    return out
+
+
+@dataclass(frozen=True)
+class _BuildKeys:
+    """What determines each product's content (catalog-free): build keys and their parameters."""
+
+    keys: dict
+    what: dict
+    caldb_files: dict
+    caldbver: str | None
+
+
+@dataclass
+class _DayPlan:
+    """The versions a build makes, decided from the catalog at planning time.
+
+    ``snapshot`` (kind -> current version or None, ``zip`` included) is compared with the
+    catalog again at commit time: a difference means another build of the day committed.
+    """
+
+    keys: _BuildKeys
+    plan: dict
+    raw_changed: list
+    cal_changed: list
+    final_names: dict
+    snapshot: dict
+    histories: dict
+    had_gti: bool
+    unchanged: DayBuild | None = None
+
+
+def _build_keys(day: str, l1: dict[str, Path], *, caldb, mode: Mode, tstart: float,
+                tstop: float) -> _BuildKeys:
     raw_params = {}
     for k in RAW_KINDS:
-        raw_params[k] = {"fingerprint": content_fingerprint(l1[k]), "software": None, "mode": None}
         info = meta.read_fits_info(l1[k])
-        raw_params[k]["software"] = info.swversion
-        raw_params[k]["mode"] = info.procmode
+        raw_params[k] = {"fingerprint": content_fingerprint(l1[k]), "software": info.swversion,
+                         "mode": info.procmode}
     caldb_files, caldbver = calibration_key(caldb, day, tstart, tstop, mode)
     cal_common = {"raw": {k: raw_params[k]["fingerprint"] for k in RAW_KINDS},
                   "software": f"xsm {SOFTWARE_VERSION}", "mode": mode.value,
@@ -517,45 +561,93 @@ def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path,
             what[k]["filterfile"] = _filter_sha(mode)
         # the CALDB version name itself does not count: only the files selected
         keys[k] = _sha({**{c: v for c, v in what[k].items() if c != "caldbver"}, "kind": k})
+    return _BuildKeys(keys, what, caldb_files, caldbver)
 
-    # ---- decide versions
+
+def _plan(cat: Catalog, root: Path, day: str, bk: _BuildKeys, product_lid_for_file) -> _DayPlan:
+    """Decide the versions to make (reads the catalog only)."""
     plan: dict[str, dict] = {}
+    current = {k: _current(cat, day, k) for k in (*RAW_KINDS, *CAL_KINDS, "zip")}
     for k in (*RAW_KINDS, *CAL_KINDS):
-        cur = _current(cat, day, k)
+        cur = current[k]
         old_params = json.loads(cur["parameters"]) if cur and cur.get("parameters") else None
         old_key = (old_params or {}).get("build_key")
-        if cur is not None and old_key == keys[k]:
+        if cur is not None and old_key == bk.keys[k]:
             plan[k] = {"status": "unchanged", "version": cur["version"], "row": cur}
         else:
-            newp = what[k]
+            newp = bk.what[k]
             plan[k] = {"status": "new" if cur is None else "changed",
                        "version": 1 if cur is None else int(cur["version"]) + 1,
                        "row": cur, "reason": _reason_for(k, cur, newp, old_params),
-                       "params": {**newp, "build_key": keys[k]}}
+                       "params": {**newp, "build_key": bk.keys[k]}}
     raw_changed = [k for k in RAW_KINDS if plan[k]["status"] != "unchanged"]
     cal_changed = [k for k in CAL_KINDS if plan[k]["status"] != "unchanged"]
-    no_sun_before = _current(cat, day, "gti") is None and cat.day(day) is not None \
-        and cat.day(day).get("sunstatus") is False
+    had_gti = current["gti"] is not None
+    dayrow = cat.day(day)
+    no_sun_before = not had_gti and dayrow is not None and dayrow.get("sunstatus") is False
+    snapshot = {k: (None if r is None else int(r["version"])) for k, r in current.items()}
+    final_names = {k: product_name(day, plan[k]["version"], k) for k in (*RAW_KINDS, *CAL_KINDS)}
+    out = _DayPlan(bk, plan, raw_changed, cal_changed, final_names, snapshot, {}, had_gti)
     if not raw_changed and (not cal_changed or no_sun_before):
-        zrow = _current(cat, day, "zip")
+        zrow = current["zip"]
         if zrow is not None and (root / zrow["path"]).is_file():
-            result.version = int(zrow["version"])
+            result = DayBuild(day=day, version=int(zrow["version"]), changed=False)
             for k in (*RAW_KINDS, *CAL_KINDS):
                 r = plan[k].get("row")
                 if r is not None:
                     result.products.append(ProductBuild(k, root / r["path"], root / (r["label"] or ""),
                                                         r["version"], f"{r['lid']}::{r['vid']}", "unchanged"))
-            result.sun = _current(cat, day, "gti") is not None
-            note("unchanged: nothing to do")
-            return result
+            result.sun = had_gti
+            out.unchanged = result
+            return out
+    # the earlier label versions of every product that may change (the labels are made unlocked)
+    for k in (*raw_changed, *cal_changed):
+        lid = product_lid_for_file(final_names[k])
+        out.histories[k] = (lid, cat.rows("SELECT vid, created, reason FROM products WHERE lid = ? "
+                                          "AND kind = 'label' ORDER BY version", [lid]))
+    return out
 
-    # ---- make new versions in the stage
+
+def _check_plan_current(cat: Catalog, day: str, plan: _DayPlan) -> None:
+    """Raise ArchiveError when another build of ``day`` committed since ``plan`` was made."""
+    now = {k: (None if r is None else int(r["version"]))
+           for k, r in ((k, _current(cat, day, k)) for k in plan.snapshot)}
+    moved = sorted(k for k in plan.snapshot if now[k] != plan.snapshot[k])
+    if moved:
+        what = ", ".join(f"{k} v{plan.snapshot[k] or 0} -> v{now[k] or 0}" for k in moved)
+        raise ArchiveError(f"{day}: another build of the day committed while this one was making its "
+                           f"products ({what}); nothing written, run the build again")
+
+
+def _history(lid_rows: tuple[str, list[dict]], version: int, description: str, date: str):
+    from xsm.labels.generate import ModificationDetail
+
+    _lid, rows = lid_rows
+    hist = []
+    for r in rows:
+        v = int(str(r["vid"]).split(".")[0])
+        if v >= version:
+            continue
+        hist.append(ModificationDetail(str(r["created"])[:10], str(r["vid"]),
+                                       r["reason"] or "Created"))
+    hist.append(ModificationDetail(date, f"{version}.0", description))
+    return hist
+
+
+def _make(p: _DayPlan, root: Path, day: str, l1: dict[str, Path], stage: Path, *, caldb, mode,
+          today: str, im: str, note, generate_label):
+    """New raw copies, level-2 products and labels in the stage (no catalog access).
+
+    Returns ``{kind: (data, label, lid)}`` of the staged products, the raw copies' hashes
+    ``{kind: (md5, sha256, size)}`` and whether the day has Sun observations.
+    """
+    plan, final_names = p.plan, p.final_names
     raw_dir, cal_dir = stage / "raw", stage / "calibrated"
     raw_dir.mkdir(parents=True, exist_ok=True)
     cal_dir.mkdir(parents=True, exist_ok=True)
-    final_names = {k: product_name(day, plan[k]["version"], k) for k in (*RAW_KINDS, *CAL_KINDS)}
-    raw_hashes: dict[str, tuple[str, str, int]] = {}  # (md5, sha256, size): hashed once, catalogued below
-    for k in raw_changed:
+    cal_changed = list(p.cal_changed)
+    raw_hashes: dict[str, tuple[str, str, int]] = {}  # (md5, sha256, size): hashed once, catalogued later
+    for k in p.raw_changed:
         note(f"raw {k} v{plan[k]['version']}")
         target = raw_dir / final_names[k]
         shutil.copyfile(l1[k], target)
@@ -564,46 +656,56 @@ def _build(cat: Catalog, root: Path, day: str, l1: dict[str, Path], stage: Path,
     # the level-1 files the calibrated products come from: new ones just hashed, current ones catalogued
     l1_md5 = {final_names[k]: raw_hashes[k][0] if k in raw_hashes else plan[k]["row"]["md5"]
               for k in RAW_KINDS}
+    sun = True
     if cal_changed:
         note("calibrated products")
         # level 2 always from the day's level-1 (current names, so HISTORY names the archive files)
         l1_for_l2 = {}
         for k in RAW_KINDS:
-            p = raw_dir / final_names[k]
-            if not p.exists():
-                p = stage / "l1ref" / final_names[k]
-                p.parent.mkdir(exist_ok=True)
-                shutil.copyfile(l1[k], p)
-            l1_for_l2[k] = p
+            path = raw_dir / final_names[k]
+            if not path.exists():
+                path = stage / "l1ref" / final_names[k]
+                path.parent.mkdir(exist_ok=True)
+                shutil.copyfile(l1[k], path)
+            l1_for_l2[k] = path
         made = make_level2(l1_for_l2, cal_dir / "_all", {k: final_names[k] for k in CAL_KINDS},
                            caldb=caldb, mode=mode, input_md5=l1_md5)
         if not made:
-            result.sun = False
+            sun = False
             cal_changed = []
         for k in cal_changed:
             shutil.move(str(made[k]), cal_dir / final_names[k])
         shutil.rmtree(cal_dir / "_all", ignore_errors=True)
-    result.sun = result.sun and (bool(cal_changed) or _current(cat, day, "gti") is not None)
-
-    # ---- labels (with the full version history) in the stage
+    sun = sun and (bool(cal_changed) or p.had_gti)
     staged: dict[str, tuple[Path, Path, str]] = {}
-    for k in (*raw_changed, *cal_changed):
-        sub = raw_dir if k in RAW_KINDS else cal_dir
-        data = sub / final_names[k]
-        lid = product_lid_for_file(data.name)
-        hist = _history(cat, lid, plan[k]["version"], plan[k]["reason"], today)
+    for k in (*p.raw_changed, *cal_changed):
+        data = (raw_dir if k in RAW_KINDS else cal_dir) / final_names[k]
+        lid = p.histories[k][0]
+        hist = _history(p.histories[k], plan[k]["version"], plan[k]["reason"], today)
         label = generate_label(data, im, history=hist)
         staged[k] = (data, label, lid)
+    return staged, raw_hashes, sun
+
+
+def _commit(cat: Catalog, root: Path, day: str, l1: dict[str, Path], p: _DayPlan,
+            staged: dict[str, tuple[Path, Path, str]], raw_hashes: dict, sun: bool, *, mode,
+            pdate: _dt.date, im: str, note, make_zip_label, journal: Path) -> DayBuild:
+    """Move the staged products into place and catalogue them, then the day's zip (in the caller's
+    transaction, with the write connection)."""
+    ddir = day_dir(root, day)
+    today = pdate.isoformat()
+    plan, caldb_files, caldbver = p.plan, p.keys.caldb_files, p.keys.caldbver
+    result = DayBuild(day=day, version=0, changed=False, sun=sun)
 
     # ---- move into place (never over an existing file)
     for k, (data, label, _lid) in staged.items():
         sub = "raw" if k in RAW_KINDS else "calibrated"
-        for p in (data, label):
-            if (ddir / sub / p.name).exists():
-                raise ArchiveError(f"{ddir / sub / p.name}: exists already; an archived version is "
+        for f in (data, label):
+            if (ddir / sub / f.name).exists():
+                raise ArchiveError(f"{ddir / sub / f.name}: exists already; an archived version is "
                                    "never overwritten (catalog out of date? run `xsm archive verify`)")
-    _journal_add(journal, [ddir / ("raw" if k in RAW_KINDS else "calibrated") / p.name
-                           for k, (data, label, _lid) in staged.items() for p in (data, label)])
+    _journal_add(journal, [ddir / ("raw" if k in RAW_KINDS else "calibrated") / f.name
+                           for k, (data, label, _lid) in staged.items() for f in (data, label)])
     moved: dict[str, tuple[Path, Path, str]] = {}
     for k, (data, label, lid) in staged.items():
         sub = ddir / ("raw" if k in RAW_KINDS else "calibrated")
