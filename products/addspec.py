@@ -126,10 +126,7 @@ class AddedSpectrum:
 def read_list_file(path: str | Path) -> list[Path]:
     """Input spectra, one name per line; relative names are taken relative to the list file."""
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise InputFormatError(f"{path}: cannot read list file ({exc.strerror})") from None
+    lines = fitsio.read_text_input(path, what="list file").splitlines()
     names = [ln.split("#", 1)[0].strip() for ln in lines]
     names = [n for n in names if n]
     if not names:

@@ -258,6 +258,24 @@ def open_fits(path: str | Path, *, what: str = "FITS file", memmap: bool = True)
         raise InputFormatError(f"{path}: not a readable {what} ({str(exc).splitlines()[0]})") from None
 
 
+def read_text_input(path: str | Path, *, what: str) -> str:
+    """The text of a user's input text file (filter file, GTI list, list of spectra).
+
+    Raises
+    ------
+    InputFormatError
+        One line naming the file when it cannot be read or is not text (e.g. a FITS file).
+    """
+    path = Path(path)
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise InputFormatError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(f"{path}: {what} is not a text file (undecodable byte at offset "
+                               f"{exc.start})") from None
+
+
 def require_extension(hdul: fits.HDUList, extname: str, path: str | Path) -> fits.BinTableHDU:
     """The extension ``extname`` of an open file, or a clear :class:`InputFormatError`."""
     try:

@@ -350,10 +350,7 @@ def parse_filter_text(text: str, name: str = "filterfile", mode: Mode = Mode.DEF
 def parse_filter_file(path: str | Path, mode: Mode = Mode.DEFAULT) -> FilterFile:
     """Read and parse a filter file (§3.1)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputFormatError(f"{path}: cannot read filter file ({exc.strerror})") from None
+    text = fitsio.read_text_input(path, what="filter file")
     return parse_filter_text(text, path.name, mode)
 
 
@@ -467,10 +464,7 @@ def filter_gti(ff: FilterFile, hk, sa=None, usesunang: bool = True) -> GTI:
 def read_user_gti(path: str | Path) -> GTI:
     """User GTI: whitespace-separated ``tstart tstop`` MET pairs (§2.4); ``#`` starts a comment."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputFormatError(f"{path}: cannot read user GTI file ({exc.strerror})") from None
+    text = fitsio.read_text_input(path, what="user GTI file")
     toks = " ".join(line.split("#", 1)[0] for line in text.splitlines()).split()
     try:
         vals = np.array([float(x) for x in toks], dtype=np.float64)
