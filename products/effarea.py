@@ -30,7 +30,6 @@ API used by other modules (spectra, ARFs, light curves, simulator)
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path

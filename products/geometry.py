@@ -701,7 +701,7 @@ def sa_history(angles: SunAngles, l1file: str, safile: str, *, clobber: bool = F
     for kind in ("lsk", "pck", "fk", "ik", "planetary_spk"):
         for p in by.get(kind, []):
             lines.append(f"{kind} = {Path(p).name}")
-    lines.append(f"occultflag = any part of the disc hidden by the Moon")
+    lines.append("occultflag = any part of the disc hidden by the Moon")
     lines.append(f"NGEOMISS = {angles.coverage.n_missing}")
     for a, b in angles.coverage.missing_intervals_met[:20]:
         lines.append(f"no geometry MET {a:.3f} - {b:.3f}")

@@ -1091,7 +1091,6 @@ def _write_sessions(sim: SimulatedFrames, bounds: list[tuple[int, int]], out: Pa
     from xsm.products import level0 as L0
 
     met = sim.met
-    n = met.size
     dh_time = np.rint(met * 1e6).astype(np.int64)
     dh_seq0 = int(rng.integers(0, 1 << 31))
     sessions: list[SessionInfo] = []

@@ -327,8 +327,6 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
     (``sa`` may be None when not needed); ``gti``: a :class:`xsm.products.gti.GTI` or (K, 2) pairs;
     ``words``: optional pre-decoded ``spectrum_words(day.data)`` (``(N, 963)``) to avoid decoding twice.
     """
-    from xsm.products.frame import spectrum_words
-
     p = params.validated()
     compat = p.compat
     time = np.asarray(day.time, dtype=np.float64)
@@ -397,7 +395,6 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
         counts = np.zeros((R, nchan), dtype=np.float32)
         syssum = np.zeros((R, nchan), dtype=np.float32)
         wh = WichmannHill()
-        per_frame = None
         lost = events = 0
         for a, b in _chunks_by_counts(data, rows, words):
             w = _words(data, rows[a:b], words)
@@ -420,7 +417,6 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
             _seq_accumulate(counts, row[a:b], fc)
             if fs is not None:
                 _seq_accumulate(syssum, row[a:b], fs)
-        del per_frame
         stat = np.sqrt(counts).astype(np.float32)  # Q12: sqrt of scaled counts
         with np.errstate(invalid="ignore", divide="ignore"):
             syserr = np.where(counts > 0, syssum / counts, 0).astype(np.float32)
@@ -444,7 +440,7 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
             if p.is_pi:
                 n9 = pi.nine_bit(w, Mode.DEFAULT)
                 if area:
-                    gid, grows = np.arange(b - a), rchunk
+                    grows = rchunk
                     gsum, ggain, goff = n9, fg.gain[a:b], fg.offset[a:b]
                 else:  # frames sharing (row, gain cell) are summed before the draw (§14)
                     key = rchunk * (cal.gain.gain.size + 1) + fg.cell[a:b]
