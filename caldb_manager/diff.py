@@ -24,6 +24,7 @@ from astropy.io import fits
 
 from xsm.caldb_manager.index import CalIndex, IndexRow, read_index
 from xsm.caldb_manager.layout import caldb_root_of, index_path
+from xsm.products import fitsio
 from xsm.products.met import met_to_mjd, mjd_to_met
 
 
@@ -41,7 +42,8 @@ def _key(r: IndexRow) -> tuple:
 def table_diff(a: Path, b: Path) -> list[dict]:
     """Column-by-column differences of two FITS tables of the same type (numeric columns)."""
     out: list[dict] = []
-    with fits.open(a, memmap=False) as ha, fits.open(b, memmap=False) as hb:
+    with (fitsio.open_fits(a, what="calibration file", memmap=False) as ha,
+          fitsio.open_fits(b, what="calibration file", memmap=False) as hb):
         names_b = {h.name: h for h in hb[1:]}
         for k, ea in enumerate(ha[1:], start=1):
             eb = names_b.get(ea.name) or (hb[k] if k < len(hb) else None)
