@@ -176,21 +176,23 @@ def compiled_schematron(im: str) -> Path:
     proc, xslt = _processor()
     current = str(sch)
     text = ""
-    for step in steps:
-        ex = xslt.compile_stylesheet(stylesheet_file=str(step))
-        if "svrl" in step.name:
-            ex.set_parameter("allow-foreign", proc.make_string_value("true"))
-        text = ex.transform_to_string(source_file=current)
-        if not text:
-            raise LabelValidationError(f"compiling {sch.name} with {step.name} failed: "
-                                       f"{getattr(ex, 'error_message', '') or 'no output'}")
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{step.stem}.part")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        current = str(tmp)
-    os.replace(current, target)
-    for p in target.parent.glob(f".{target.name}.{os.getpid()}.*.part"):
-        p.unlink(missing_ok=True)
+    try:
+        for step in steps:
+            ex = xslt.compile_stylesheet(stylesheet_file=str(step))
+            if "svrl" in step.name:
+                ex.set_parameter("allow-foreign", proc.make_string_value("true"))
+            text = ex.transform_to_string(source_file=current)
+            if not text:
+                raise LabelValidationError(f"compiling {sch.name} with {step.name} failed: "
+                                           f"{getattr(ex, 'error_message', '') or 'no output'}")
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.{step.stem}.part")
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text, encoding="utf-8")
+            current = str(tmp)
+        os.replace(current, target)
+    finally:  # the intermediate steps' files, also when a step failed
+        for p in target.parent.glob(f".{target.name}.{os.getpid()}.*.part"):
+            p.unlink(missing_ok=True)
     log.info("compiled %s to %s", sch.name, target)
     return target
 
