@@ -30,6 +30,12 @@ day's build journal (``.build_YYYYMMDD.journal.json`` in the root, :func:`roll_b
 A build that fails rolls its files back at once; one killed between moving files and committing
 leaves the journal, and the next build of the day removes the files the catalog does not
 know before it plans versions, so it makes the same v1 as an uninterrupted build.
+
+The catalog's single write lock is held only to plan (briefly) and to commit: the products,
+labels and zip are made in the stage with no catalog connection open, so queries from other
+processes do not wait for a build. The commit re-reads the current versions; when another build
+of the day committed meanwhile, the plan is stale and the build fails (ArchiveError, nothing
+written) rather than make a duplicate version.
 """
 from __future__ import annotations
 
@@ -466,13 +472,14 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
         staged, raw_hashes, sun = _make(plan, root, day, l1, stage, caldb=caldb, mode=mode,
                                         today=pdate.isoformat(), im=im, note=note,
                                         generate_label=generate_label)
+        szip = _stage_zip(plan, root, day, l1, stage, staged, sun, pdate=pdate, im=im, note=note,
+                          make_zip_label=make_zip_label)
         # ---- commit: the write connection, one transaction
         with open_catalog(root) as cat:
             def commit() -> DayBuild:
                 _check_plan_current(cat, day, plan)
                 return _record_segments(cat, day, segments, lambda: _commit(
-                    cat, root, day, l1, plan, staged, raw_hashes, sun, mode=mode, pdate=pdate, im=im,
-                    note=note, make_zip_label=make_zip_label, journal=journal))
+                    cat, root, day, plan, staged, raw_hashes, szip, mode=mode, journal=journal))
             return _commit_transaction(cat, journal, commit)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -538,6 +545,8 @@ class _DayPlan:
     snapshot: dict
     histories: dict
     had_gti: bool
+    zip_row: dict | None = None
+    zip_history: list = field(default_factory=list)
     unchanged: DayBuild | None = None
 
 
@@ -587,7 +596,8 @@ def _plan(cat: Catalog, root: Path, day: str, bk: _BuildKeys, product_lid_for_fi
     no_sun_before = not had_gti and dayrow is not None and dayrow.get("sunstatus") is False
     snapshot = {k: (None if r is None else int(r["version"])) for k, r in current.items()}
     final_names = {k: product_name(day, plan[k]["version"], k) for k in (*RAW_KINDS, *CAL_KINDS)}
-    out = _DayPlan(bk, plan, raw_changed, cal_changed, final_names, snapshot, {}, had_gti)
+    out = _DayPlan(bk, plan, raw_changed, cal_changed, final_names, snapshot, {}, had_gti,
+                   zip_row=current["zip"])
     if not raw_changed and (not cal_changed or no_sun_before):
         zrow = current["zip"]
         if zrow is not None and (root / zrow["path"]).is_file():
@@ -605,6 +615,8 @@ def _plan(cat: Catalog, root: Path, day: str, bk: _BuildKeys, product_lid_for_fi
         lid = product_lid_for_file(final_names[k])
         out.histories[k] = (lid, cat.rows("SELECT vid, created, reason FROM products WHERE lid = ? "
                                           "AND kind = 'label' ORDER BY version", [lid]))
+    out.zip_history = cat.rows("SELECT vid, created, reason FROM products WHERE kind = 'zip' AND day = ? "
+                               "AND source = 'built' ORDER BY version", [day])
     return out
 
 
@@ -687,15 +699,14 @@ def _make(p: _DayPlan, root: Path, day: str, l1: dict[str, Path], stage: Path, *
     return staged, raw_hashes, sun
 
 
-def _commit(cat: Catalog, root: Path, day: str, l1: dict[str, Path], p: _DayPlan,
-            staged: dict[str, tuple[Path, Path, str]], raw_hashes: dict, sun: bool, *, mode,
-            pdate: _dt.date, im: str, note, make_zip_label, journal: Path) -> DayBuild:
-    """Move the staged products into place and catalogue them, then the day's zip (in the caller's
+def _commit(cat: Catalog, root: Path, day: str, p: _DayPlan, staged: dict[str, tuple[Path, Path, str]],
+            raw_hashes: dict, szip: _StagedZip, *, mode, journal: Path) -> DayBuild:
+    """Move the staged products and zip into place and catalogue them (in the caller's
     transaction, with the write connection)."""
     ddir = day_dir(root, day)
-    today = pdate.isoformat()
     plan, caldb_files, caldbver = p.plan, p.keys.caldb_files, p.keys.caldbver
-    result = DayBuild(day=day, version=0, changed=False, sun=sun)
+    zpath = ddir / szip.zip.name
+    zlabel = ddir / szip.label.name
 
     # ---- move into place (never over an existing file)
     for k, (data, label, _lid) in staged.items():
@@ -704,8 +715,11 @@ def _commit(cat: Catalog, root: Path, day: str, l1: dict[str, Path], p: _DayPlan
             if (ddir / sub / f.name).exists():
                 raise ArchiveError(f"{ddir / sub / f.name}: exists already; an archived version is "
                                    "never overwritten (catalog out of date? run `xsm archive verify`)")
-    _journal_add(journal, [ddir / ("raw" if k in RAW_KINDS else "calibrated") / f.name
-                           for k, (data, label, _lid) in staged.items() for f in (data, label)])
+    if zpath.exists():
+        raise ArchiveError(f"{zpath}: exists already; an archived version is never overwritten")
+    _journal_add(journal, [*(ddir / ("raw" if k in RAW_KINDS else "calibrated") / f.name
+                             for k, (data, label, _lid) in staged.items() for f in (data, label)),
+                           zpath, zlabel])
     moved: dict[str, tuple[Path, Path, str]] = {}
     for k, (data, label, lid) in staged.items():
         sub = ddir / ("raw" if k in RAW_KINDS else "calibrated")
@@ -714,6 +728,8 @@ def _commit(cat: Catalog, root: Path, day: str, l1: dict[str, Path], p: _DayPlan
         os.replace(data, dst)
         os.replace(label, dlabel)
         moved[k] = (dst, dlabel, lid)
+    os.replace(szip.zip, zpath)
+    os.replace(szip.label, zlabel)
 
     # ---- catalog the new versions
     for k, (dst, dlabel, lid) in moved.items():
@@ -739,47 +755,12 @@ def _commit(cat: Catalog, root: Path, day: str, l1: dict[str, Path], p: _DayPlan
         cat.con.execute("UPDATE products SET current = false WHERE lid = ? AND version < ? "
                         "AND kind = 'label' AND source = 'built'", [label_lid, v])
 
-    # ---- the day's members (current version of each product) and its zip
-    members: list[tuple[str, Path]] = []
-    lidvids: list[str] = []
-    for k in (*RAW_KINDS, *CAL_KINDS):
-        cur = _current(cat, day, k)
-        if cur is None:
-            continue
-        sub = "raw" if k in RAW_KINDS else "calibrated"
-        members += [(sub, root / cur["path"]), (sub, root / cur["label"])]
-        lidvids.append(f"{cur['lid']}::{cur['vid']}")
-        st = "unchanged"
-        if k in moved:
-            st = plan[k]["status"]
-        result.products.append(ProductBuild(k, root / cur["path"], root / cur["label"], cur["version"],
-                                            f"{cur['lid']}::{cur['vid']}", st,
-                                            plan[k].get("reason") if k in moved else None,
-                                            cur.get("supersedes")))
-    old_zip = _current(cat, day, "zip")
-    zver = 1 if old_zip is None else int(old_zip["version"]) + 1
-    zpath = ddir / zip_name(day, zver)
-    if zpath.exists():
-        raise ArchiveError(f"{zpath}: exists already; an archived version is never overwritten")
-    note(f"zip v{zver}")
-    _journal_add(journal, [zpath, zpath.with_suffix(".xml"), zpath.with_name(zpath.stem + "_zip.json")])
-    write_day_zip(zpath, day, zver, members, pdate)
-    dayinfo = _day_summary(cat, day, l1, result.sun)
-    desc = (f"XSM day-wise archive package of {day[:4]}-{day[4:6]}-{day[6:]}: {len(members)} files; "
-            f"{dayinfo['StartTime']} to {dayinfo['StopTime']}; total exposure "
-            f"{dayinfo['TotalExposure'] or 0:.1f} s, Sun exposure {dayinfo['SunExposure'] or 0:.1f} s")
-    from xsm.labels.generate import ModificationDetail
-
-    zhist = [ModificationDetail(str(r["created"])[:10], str(r["vid"]), r["reason"] or "Created")
-             for r in cat.rows("SELECT vid, created, reason FROM products WHERE kind = 'zip' AND day = ? "
-                               "AND source = 'built' ORDER BY version", [day])]
-    zreason = "; ".join(f"{p.kind}: {p.reason}" for p in result.products if p.reason) or "rebuilt"
-    zhist.append(ModificationDetail(today, f"{zver}.0", zreason))
-    zlabel = make_zip_label(zpath, lidvids, day=day, version_id=f"{zver}.0", zip_description=desc,
-                            history=zhist, creation_date_time=f"{today}T00:00:00Z", im=im)
+    # ---- the day's zip
+    zver, zreason, old_zip = szip.version, szip.reason, p.zip_row
     zrow = index_file(cat, zpath, source="built", label=zlabel, lid=meta.read_label(zlabel).lid,
                       vid=f"{zver}.0", day=day, version=zver, reason=zreason,
-                      supersedes=f"{old_zip['lid']}::{old_zip['vid']}" if old_zip else None)
+                      supersedes=f"{old_zip['lid']}::{old_zip['vid']}" if old_zip else None,
+                      hashes=szip.hashes)
     index_file(cat, zlabel, source="built", day=day, version=zver, reason=zreason)
     cat.con.execute("UPDATE products SET current = (version = ?) WHERE day = ? AND kind IN ('zip') "
                     "AND source = 'built'", [zver, day])
@@ -787,20 +768,88 @@ def _commit(cat: Catalog, root: Path, day: str, l1: dict[str, Path], p: _DayPlan
                     "source = 'built' AND path LIKE '%.xml' AND path NOT LIKE '%level%' AND version < ?",
                     [day, zver])
     sidecar = zpath.with_name(zpath.stem + "_zip.json")
+    dayinfo = {**szip.dayinfo, **(_rate_summary(cat, day) if szip.has_lc else {})}
     summary = {**dayinfo, "ZipFile": zpath.name, "ZipMd5": zrow["md5"], "ZipSize": zrow["size"],
-               "Version": zver, "CaldbVer": caldbver if result.sun else None,
+               "Version": zver, "CaldbVer": caldbver if szip.sun else None,
                "SwVersion": f"xsm {SOFTWARE_VERSION}", "ProcMode": mode.value,
-               "members": lidvids}
+               "members": list(szip.lidvids)}
+    _journal_add(journal, [sidecar])
     with atomic_path(sidecar) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str, sort_keys=True) + "\n")
     cat.upsert_day({k: v for k, v in summary.items() if k != "members"}
                    | {"archivestatus": True, "procstatus": True, "Source": "built",
                       "ZipFile": cat.rel(zpath)})
-    result.version = zver
-    result.changed = True
-    result.zip, result.zip_label = zpath, zlabel
-    result.reasons = [f"{p.kind} v{p.version}: {p.reason}" for p in result.products if p.reason]
+    result = DayBuild(day=day, version=zver, changed=True, products=list(szip.products), zip=zpath,
+                      zip_label=zlabel, sun=szip.sun)
+    result.reasons = [f"{q.kind} v{q.version}: {q.reason}" for q in result.products if q.reason]
     return result
+
+
+@dataclass(frozen=True)
+class _StagedZip:
+    """The day's zip and its label made in the stage, with what the commit records of them."""
+
+    zip: Path
+    label: Path
+    version: int
+    hashes: tuple
+    reason: str
+    lidvids: tuple
+    products: tuple
+    dayinfo: dict
+    sun: bool
+    has_lc: bool
+
+
+def _stage_zip(p: _DayPlan, root: Path, day: str, l1: dict[str, Path], stage: Path,
+               staged: dict[str, tuple[Path, Path, str]], sun: bool, *, pdate: _dt.date, im: str, note,
+               make_zip_label) -> _StagedZip:
+    """The day's zip (current version of every product: staged new ones, catalogued others) and its
+    label in the stage (no catalog access)."""
+    from xsm.labels.generate import ModificationDetail
+
+    ddir, today, plan = day_dir(root, day), pdate.isoformat(), p.plan
+    members: list[tuple[str, Path]] = []
+    lidvids: list[str] = []
+    products: list[ProductBuild] = []
+    for k in (*RAW_KINDS, *CAL_KINDS):
+        sub = "raw" if k in RAW_KINDS else "calibrated"
+        row = plan[k]["row"]
+        if k in staged:
+            data, label, lid = staged[k]
+            v = int(plan[k]["version"])
+            lidvid = f"{lid}::{v}.0"
+            members += [(sub, data), (sub, label)]
+            products.append(ProductBuild(k, ddir / sub / data.name, ddir / sub / label.name, v, lidvid,
+                                         plan[k]["status"], plan[k]["reason"],
+                                         f"{row['lid']}::{row['vid']}" if row else None))
+        elif row is not None:
+            lidvid = f"{row['lid']}::{row['vid']}"
+            members += [(sub, root / row["path"]), (sub, root / row["label"])]
+            products.append(ProductBuild(k, root / row["path"], root / row["label"], row["version"], lidvid,
+                                         "unchanged", None, row.get("supersedes")))
+        else:
+            continue
+        lidvids.append(lidvid)
+    old_zip = p.zip_row
+    zver = 1 if old_zip is None else int(old_zip["version"]) + 1
+    zpath = stage / zip_name(day, zver)
+    note(f"zip v{zver}")
+    write_day_zip(zpath, day, zver, members, pdate)
+    gti = staged["gti"][0] if "gti" in staged else (root / plan["gti"]["row"]["path"]
+                                                      if plan["gti"]["row"] else None)
+    dayinfo = _day_summary(day, l1, gti, sun)
+    desc = (f"XSM day-wise archive package of {day[:4]}-{day[4:6]}-{day[6:]}: {len(members)} files; "
+            f"{dayinfo['StartTime']} to {dayinfo['StopTime']}; total exposure "
+            f"{dayinfo['TotalExposure'] or 0:.1f} s, Sun exposure {dayinfo['SunExposure'] or 0:.1f} s")
+    zhist = [ModificationDetail(str(r["created"])[:10], str(r["vid"]), r["reason"] or "Created")
+             for r in p.zip_history]
+    zreason = "; ".join(f"{q.kind}: {q.reason}" for q in products if q.reason) or "rebuilt"
+    zhist.append(ModificationDetail(today, f"{zver}.0", zreason))
+    zlabel = make_zip_label(zpath, lidvids, day=day, version_id=f"{zver}.0", zip_description=desc,
+                            history=zhist, creation_date_time=f"{today}T00:00:00Z", im=im)
+    return _StagedZip(zpath, Path(zlabel), zver, meta.file_hashes(zpath), zreason, tuple(lidvids),
+                      tuple(products), dayinfo, sun, "lc" in staged or plan["lc"]["row"] is not None)
 
 
 def _set_filename(path: Path, name: str) -> None:
@@ -813,8 +862,8 @@ def _set_filename(path: Path, name: str) -> None:
                 hdu.header["FILENAME"] = name
 
 
-def _day_summary(cat: Catalog, day: str, l1: dict[str, Path], sun: bool) -> dict:
-    """Day-wise columns from the level-1 and GTI headers (``archive.md`` §4.1)."""
+def _day_summary(day: str, l1: dict[str, Path], gti: Path | None, sun: bool) -> dict:
+    """Day-wise columns from the level-1 and GTI headers (``archive.md`` §4.1); no catalog access."""
     from astropy.io import fits
 
     with fits.open(l1["fits"], memmap=True) as h:
@@ -824,21 +873,22 @@ def _day_summary(cat: Catalog, day: str, l1: dict[str, Path], sun: bool) -> dict
     out = {"DayOfObs": day, "StartTime": fi.date_obs, "StopTime": fi.date_end,
            "Tstart": fi.tstart, "Tstop": fi.tstop, "TotalExposure": float(n),
            "SunExposure": 0.0, "sunstatus": sun}
-    gti = _current(cat, day, "gti")
     if gti is not None:
-        with fits.open(cat.root / gti["path"]) as h:
+        with fits.open(gti) as h:
             out["SunExposure"] = h[1].header.get("EXPOSURE")
             if h[1].header.get("OBSEXP") is not None:
                 out["TotalExposure"] = h[1].header.get("OBSEXP")
-    lc = _current(cat, day, "lc")
-    if lc is not None:
-        r = cat.rows("SELECT max(rate) AS peak, arg_max(time, rate) AS tpeak, avg(rate) AS mean "
-                     "FROM rates WHERE day = ?", [day])
-        if r and r[0]["peak"] is not None:
-            out.update(PeakRate=r[0]["peak"], PeakTime=r[0]["tpeak"], MeanRate=r[0]["mean"])
-    cal = _has_calibration_source(l1)
-    out["calstatus"] = cal
+    out["calstatus"] = _has_calibration_source(l1)
     return out
+
+
+def _rate_summary(cat: Catalog, day: str) -> dict:
+    """Peak and mean 1 s rate of the day from the catalogued rates (``archive.md`` §4.1)."""
+    r = cat.rows("SELECT max(rate) AS peak, arg_max(time, rate) AS tpeak, avg(rate) AS mean "
+                 "FROM rates WHERE day = ?", [day])
+    if r and r[0]["peak"] is not None:
+        return {"PeakRate": r[0]["peak"], "PeakTime": r[0]["tpeak"], "MeanRate": r[0]["mean"]}
+    return {}
 
 
 def _has_calibration_source(l1: dict[str, Path]) -> bool | None:
