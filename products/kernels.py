@@ -62,6 +62,7 @@ from spiceypy import cyice
 
 from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.fitsio import atomic_path
+from xsm.products.level0 import SESSION_KERNEL_SUFFIX
 from xsm.products.met import MET_TO_J2000_UTC, met_to_utc_string
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,7 @@ FILE_NAMES = {
     "pck": "ch2_xsm_pck_v01.tpc",
     "fk": "ch2_xsm_v01.tf",
     "ik": "ch2_xsm_v01.ti",
-    "sclk": "ch2_sclk.tsc",
-    "spk": "ch2_sv.bsp",
-    "ck": "ch2_qib.bc",
+    **{kind: "ch2" + suffix for kind, suffix in SESSION_KERNEL_SUFFIX.items()},
     "static_metakernel": "xsm_static.tm",
     "metakernel": "xsm_kernels.tm",
 }
@@ -664,9 +663,9 @@ def write_session_kernels(directory: str | Path, prefix: str, start_met: float, 
         raise ParameterError(f"kernel span {start_met}..{stop_met}: stop must follow start")
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    sclk = _write_text(d / f"{prefix}_sclk.tsc", sclk_text())
-    spk = d / f"{prefix}_sv.bsp"
-    ck = d / f"{prefix}_qib.bc"
+    sclk = _write_text(d / (prefix + SESSION_KERNEL_SUFFIX["sclk"]), sclk_text())
+    spk = d / (prefix + SESSION_KERNEL_SUFFIX["spk"])
+    ck = d / (prefix + SESSION_KERNEL_SUFFIX["ck"])
     gaps = tuple((float(a), float(b)) for a, b in ck_gaps_met
                  if b > start_met - pad_s and a < stop_met + pad_s)
     with loaded([leapseconds_path(), planetary_spk_path(), sclk]):
@@ -723,15 +722,8 @@ def write_kernel_set(directory: str | Path, start_met: float, stop_met: float, *
         gaps = ()
     else:
         gaps = (tuple(float(v) for v in ck_gap),)
+    # prefix "ch2": the session kernels get the kernel set's canonical names (FILE_NAMES)
     sess = write_session_kernels(d, "ch2", start_met, stop_met, orbit, ck_gaps_met=gaps, pad_s=pad_s)
-    # canonical names of a kernel set
-    renamed = {}
-    for kind, p in (("spk", sess.spk), ("ck", sess.ck), ("sclk", sess.sclk)):
-        target = d / FILE_NAMES[kind]
-        p.replace(target)
-        renamed[kind] = target
-    sess = SessionKernels(spk=renamed["spk"], ck=renamed["ck"], sclk=renamed["sclk"],
-                          start_met=sess.start_met, stop_met=sess.stop_met, ck_gaps_met=sess.ck_gaps_met)
     mk = _write_text(d / FILE_NAMES["metakernel"],
                      metakernel_text([*static.files, *sess.files],
                                      comment="xsm synthetic kernel set: static + mission kernels."))

@@ -300,6 +300,11 @@ def encode_records(frames, met=None, *, utc_ns=None, dh_time_us=None, dh_seq=Non
     return raw
 
 
+#: Member-name suffixes of a segment's SPICE kernels in a session package (§3.2):
+#: ``<SID>_<SS>`` + suffix.
+SESSION_KERNEL_SUFFIX = {"spk": "_sv.bsp", "ck": "_qib.bc", "sclk": "_sclk.tsc"}
+
+
 def write_pld(path: str | Path, records: np.ndarray | Iterable[np.ndarray], *, overwrite: bool = True) -> Path:
     """Write a ``.pld`` file: the plain concatenation of records (§2), atomically."""
     path = Path(path)
@@ -346,7 +351,6 @@ def write_session(out_dir: str | Path, sid: str, segments: Sequence[np.ndarray |
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    suffix = {"spk": "_sv.bsp", "ck": "_qib.bc", "sclk": "_sclk.tsc"}
     files: list[tuple[str, bytes, str, str]] = []
     for i, seg in enumerate(segments):
         ss = f"{i:02d}"
@@ -359,7 +363,7 @@ def write_session(out_dir: str | Path, sid: str, segments: Sequence[np.ndarray |
         files.append((f"{sid}_{ss}.pld", data, ss, "pld"))
         for kind, src in (kernels or {}).get(i, {}).items():
             kb = src if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes()
-            files.append((f"{sid}_{ss}{suffix[kind]}", bytes(kb), ss, kind))
+            files.append((f"{sid}_{ss}{SESSION_KERNEL_SUFFIX[kind]}", bytes(kb), ss, kind))
     manifest = "".join(f"{n},{len(b)},{_md5(b)},{ss},{k}\r\n" for n, b, ss, k in files).encode()
     files.append((f"{sid}_manifest.csv", manifest, "", "manifest"))
     pkg = out_dir / f"{sid}.tar{'.gz' if gzip else ''}"
@@ -800,7 +804,7 @@ def _read_package(path: Path, decoder: str | None) -> list[Segment]:
     out = []
     for ss in sorted(segs):
         kinds = segs[ss]
-        missing = [k for k in ("spk", "ck", "sclk") if k not in kinds]
+        missing = [k for k in SESSION_KERNEL_SUFFIX if k not in kinds]
         if missing:
             log.warning("%s: segment %s lacks kernel(s) %s; its .sa rows will have no geometry",
                         path.name, ss, ", ".join(missing))

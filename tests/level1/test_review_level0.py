@@ -36,3 +36,18 @@ def test_review_failed_trigger_write_leaves_no_trigger_nor_temp(tmp_path, monkey
         L0.write_session(tmp_path, SID, [_segment()])
     # the package is complete, but nothing announces it and no temporary file is left
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{SID}.tar"]
+
+
+def test_review_package_kernel_members_and_session_kernel_names_share_one_suffix_table(tmp_path):
+    import tarfile
+
+    from xsm.products import kernels as K
+
+    kern = {0: {"spk": b"spk", "ck": b"ck", "sclk": b"sclk"}}
+    pkg = L0.write_session(tmp_path, SID, [_segment()], kern, trigger=False)
+    with tarfile.open(pkg) as tar:
+        names = sorted(tar.getnames())
+    assert names == sorted([f"{SID}_00.pld", f"{SID}_manifest.csv", f"{SID}_00_sv.bsp",
+                            f"{SID}_00_qib.bc", f"{SID}_00_sclk.tsc"])
+    assert {k: K.FILE_NAMES[k] for k in L0.SESSION_KERNEL_SUFFIX} == {
+        "spk": "ch2_sv.bsp", "ck": "ch2_qib.bc", "sclk": "ch2_sclk.tsc"}
