@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from xsm.products import columns as cols
+from xsm.products import columns as cols, settings
 from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.fitsio import (
     add_history,
@@ -379,7 +379,7 @@ def _write(path: str | Path, spec: cols.TableSpec, rec, *, time_cards, overwrite
         if pad:
             f.write(b"\0" * pad)
         f.flush()
-        if os.environ.get("XSM_FSYNC"):
+        if settings.fsync():
             os.fsync(f.fileno())
     return path
 

@@ -56,3 +56,8 @@ def caldb_dir() -> Path | None:
 def origin() -> str:
     """Value of the ORIGIN keyword."""
     return os.environ.get("XSM_ORIGIN", "PRLPOC")
+
+
+def fsync() -> bool:
+    """Whether large product writers fsync before the rename (``$XSM_FSYNC`` set and non-empty)."""
+    return bool(os.environ.get("XSM_FSYNC"))
