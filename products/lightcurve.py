@@ -36,7 +36,7 @@ import numpy as np
 from astropy.io import fits
 
 from xsm.products import fitsio
-from xsm.products.errors import InputFormatError, ParameterError, warn_user
+from xsm.products.errors import InputFormatError, ParameterError, XsmError, warn_user
 from xsm.products.gti import GTI
 from xsm.products.met import MJDREF, date_obs_value, met_to_utc_string
 from xsm.products.provenance import Mode, Provenance
@@ -180,7 +180,7 @@ def lc_calibration(context, mode: Mode = Mode.DEFAULT, *, need_cal_gain: bool = 
     coefs: dict = {}
     try:
         abspath, effpath = path("ABSCOEF"), path("EFFAREAPAR")
-    except Exception:  # noqa: BLE001 - area files only needed with areascal
+    except XsmError:  # not selected (SelectionError): area files only needed with areascal
         abspath = effpath = None
     if abspath is not None:
         from xsm.products import effarea as EA

@@ -162,11 +162,7 @@ def load_spec_cal(caldb, met: float, params: SpectrumParams, *, rule: str | None
     if isinstance(caldb, CalibrationContext):
         ctx = caldb
     else:
-        kw = {} if rule is None else {"rule": rule}
-        try:
-            ctx = calibration_context(met, caldb, **kw)
-        except TypeError:
-            ctx = calibration_context(met, caldb)
+        ctx = calibration_context(met, caldb, **({} if rule is None else {"rule": rule}))
     files: dict[str, str] = {}
 
     def path(code: str) -> Path:
