@@ -144,11 +144,14 @@ def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _manifest_cached(path: str, mtime_ns: int) -> dict[str, str]:
+    """``{file: sha256}`` of a version's manifest. An unreadable manifest is an error: skipping it
+    would silently skip the fixity check that ``caldb.md`` §5 requires."""
     try:
         info = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {e["file"]: e.get("sha256") for e in info.get("files", []) if e.get("sha256")}
+        return {e["file"]: e.get("sha256") for e in info.get("files", []) if e.get("sha256")}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CalibrationError(f"{path}: unreadable CALDB version manifest ({type(exc).__name__}); "
+                               "run 'xsm caldb verify'") from None
 
 
 def _check_manifest(root: Path, version: str | None, files: Mapping[str, Path]) -> None:

@@ -284,3 +284,17 @@ def test_affected_products(fresh_caldb, tmp_path):
     assert affected_products(ivs, prods) == [
         ("spanning", [f"GAIN: CH2xsmgain20260101v02.fits -> {GAIN_V3}"]),
         ("after", [f"GAIN: CH2xsmgain20260101v02.fits -> {GAIN_V3}"])]
+
+
+def test_unreadable_version_manifest_is_an_error_not_a_skipped_check(fresh_caldb, tmp_path):
+    """caldb.md §5: selected files must match the release manifest; a manifest that cannot be read
+    must not silently switch that check off."""
+    from xsm.products.errors import CalibrationError
+
+    root = fresh_caldb
+    P.publish(root, [_new_gain(tmp_path)], "20260301")
+    man = root / "versions" / "20260301" / "manifest.json"
+    os.chmod(man, 0o644)
+    man.write_text("{not json")
+    with pytest.raises(CalibrationError, match="manifest.json: unreadable CALDB version manifest"):
+        calibration_context(float(mjd_to_met(59600.0)), root)
