@@ -188,8 +188,7 @@ def standard_cmd(
     params = L2.StandardParams(mode=mode_of(compat), seed=seed, spectrum=spectrum, version=version)
     prod, paths = L2.standard_products(l1file, out_dir, hkfile=hkfile, safile=safile, caldb=caldb,
                                        params=params, overwrite=clobber)
-    for n in prod.notes:
-        err_console.print(f"[yellow]warning:[/] {n}", highlight=False, soft_wrap=True)
+    # prod.notes were logged as warnings by the library (shown once by the log handler)
     for kind, p in paths.items():
         console.print(f"{kind}: {p}", highlight=False)
 
