@@ -72,3 +72,16 @@ def test_level2_commands_record_their_inputs_md5(tmp_path, golden_dir, real_cald
         history = "\n".join(str(h) for h in fits.getheader(tmp_path / name, -1)["HISTORY"])
         for f in expect[name]:
             assert f.name in history and file_md5(f) in history, (name, f.name)
+
+
+@pytest.mark.parametrize("cmd", [["l2", "gti", "{hk}"], ["l2", "spectrum", "{fits}", "--gti", "{gti}"],
+                                 ["l2", "lightcurve", "{fits}", "--gti", "{gti}"]])
+def test_existing_output_refused_before_any_work_with_no_clobber(cmd, tmp_path, golden_dir):
+    case = golden_dir / "short_quiet"
+    out = tmp_path / "out.fits"
+    out.write_bytes(b"keep me")
+    sub = {"hk": str(case / "ch2_xsm_20210905_v1_level1.hk"), "fits": str(case / "ch2_xsm_20210905_v1_level1.fits"),
+           "gti": str(case / "gti_std.gti")}
+    r = runner.invoke(app, [a.format(**sub) for a in cmd] + ["-o", str(out), "--no-clobber"])
+    assert r.exit_code == 2 and "exists already" in r.output
+    assert out.read_bytes() == b"keep me"

@@ -126,3 +126,9 @@ def level1_sibling(path: Path, ext: str) -> Path:
         if name.endswith(known):
             return path.with_name(name[: -len(known)] + ext)
     return path.with_name(path.stem + ext)
+
+
+def refuse_existing(path: Path, clobber: bool) -> None:
+    """Refuse before any work when ``path`` exists and ``clobber`` is off (the writers refuse too)."""
+    if path.exists() and not clobber:
+        raise ParameterError(f"{path}: exists already (use --clobber)")

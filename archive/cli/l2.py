@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from xsm.archive.cli.common import (compat_option, console, err_console, handle_errors, level1_sibling,
-                                    mode_of)
+                                    mode_of, refuse_existing)
 from xsm.products.provenance import digests_in_background, recorded_inputs
 
 app = typer.Typer(help="Level-2 products: GTIs, spectra with ARFs, light curves, added spectra.",
@@ -40,11 +40,9 @@ def gti_cmd(
     import warnings
 
     from xsm.products import gti as G
-    from xsm.products.errors import ParameterError
 
     mode = mode_of(compat)
-    if gtifile.exists() and not clobber:
-        raise ParameterError(f"{gtifile}: exists already (use --clobber)")
+    refuse_existing(gtifile, clobber)
     safile = safile or level1_sibling(hkfile, ".sa")
     ff = G.resolve_filter(filterfile, mode)
     md5 = digests_in_background([hkfile, safile if usesunang else None, usergti])
@@ -97,8 +95,7 @@ def lightcurve_cmd(
     from xsm.products.gti import read_gti
 
     mode = mode_of(compat)
-    if lcfile.exists() and not clobber:
-        raise ParameterError(f"{lcfile}: exists already (use --clobber)")
+    refuse_existing(lcfile, clobber)
     hkfile = hkfile or level1_sibling(l1file, ".hk")
     safile = safile or level1_sibling(l1file, ".sa")
     p = LC.LightCurveParams(lctype=lctype, tbinsizesec=tbinsizesec, tbinsizems=tbinsizems,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import typer
 
-from xsm.archive.cli.common import compat_option, console, handle_errors, level1_sibling, mode_of
+from xsm.archive.cli.common import (compat_option, console, handle_errors, level1_sibling, mode_of,
+                                    refuse_existing)
 
 
 def spectrum(
@@ -39,7 +40,6 @@ def spectrum(
     clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs."),
 ) -> None:
     """Make a PI or PHA spectrum (type I or II) with its ARF, or area-corrected."""
-    from xsm.products.errors import ParameterError
     from xsm.products.gti import read_gti
     from xsm.products.provenance import digests_in_background, recorded_inputs
     from xsm.products.spectrum import (DEFAULT_SEED, SpectrumParams, load_spec_cal, make_spectrum,
@@ -55,8 +55,7 @@ def spectrum(
                        seed=DEFAULT_SEED if seed is None else seed, dety_policy=dety_policy,
                        l1file=str(l1file), specfile=str(specfile), arffile=arffile, hkfile=str(hkfile),
                        safile=str(safile), gtifile=str(gtifile)).validated()
-    if specfile.exists() and not clobber:
-        raise ParameterError(f"{specfile}: exists already (use --clobber)")
+    refuse_existing(specfile, clobber)
     md5 = digests_in_background([l1file, hkfile, safile if p.needs_sa else None, gtifile])
     day, hk, sa = read_spectrum_inputs(l1file, hkfile, safile if p.needs_sa else None)
     gti = read_gti(gtifile)

@@ -4,26 +4,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xsm.caldb_manager.context import calibration_context
 from xsm.products import effarea as EA
 from xsm.products import gti as G
 from xsm.products import lightcurve as L
 from xsm.products import pi as PI
-from xsm.products.level2 import load_day
 from xsm.products.provenance import Mode
 
-from .helpers_l2 import case_files
+from .helpers_l2 import quiet_lc_inputs
 
 D = Mode.DEFAULT
 
 
 @pytest.fixture(scope="module")
 def quiet(golden_dir, real_caldb):
-    f = case_files(golden_dir, "short_quiet")
-    day = load_day(f["fits"])
-    gti = G.read_gti(f["dir"] / "gti_std.gti")
-    ctx = calibration_context(float(day.time[0]), real_caldb)
-    return day, gti, L.lc_calibration(ctx, D)
+    return quiet_lc_inputs(golden_dir, real_caldb)
 
 
 def test_l2_lc_fast_relarea_equals_effarea(quiet):

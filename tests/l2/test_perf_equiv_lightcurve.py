@@ -13,27 +13,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xsm.caldb_manager.context import calibration_context
 from xsm.products import effarea as EA
-from xsm.products import gti as G
 from xsm.products import lightcurve as L
 from xsm.products import pi as PI
 from xsm.products.level2 import load_day
 from xsm.products.provenance import Mode
 
-from .helpers_l2 import case_files
+from .helpers_l2 import case_files, quiet_lc_inputs
 
 D = Mode.DEFAULT
 
 
 @pytest.fixture(scope="module")
 def quiet(golden_dir, real_caldb):
-    f = case_files(golden_dir, "short_quiet")
-    day = load_day(f["fits"])
-    gti = G.read_gti(f["dir"] / "gti_std.gti")
-    ctx = calibration_context(float(day.time[0]), real_caldb)
-    sel = np.flatnonzero(gti.contains(day.time))
-    return day, sel, L.lc_calibration(ctx, D)
+    day, gti, cal = quiet_lc_inputs(golden_dir, real_caldb)
+    return day, np.flatnonzero(gti.contains(day.time)), cal
 
 
 def _reference(day, sel, cal, k1, k2, areascal):
