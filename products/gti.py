@@ -387,14 +387,18 @@ FILTER_ALIASES = {"std": standard_filter_path, "standard": standard_filter_path,
 
 
 def resolve_filter(spec: str | Path | FilterFile | None, mode: Mode = Mode.DEFAULT) -> FilterFile:
-    """A FilterFile from a FilterFile, a path, or one of ``std``/``bkg``/``cal`` (None = std)."""
+    """A FilterFile from a FilterFile, a path, or one of ``std``/``bkg``/``cal`` (None = std).
+
+    A string equal to an alias always means the project's filter, even when a file or folder of
+    that name is in the working directory (``./std`` names such a file); a :class:`~pathlib.Path`
+    is always a path.
+    """
     if isinstance(spec, FilterFile):
         return spec
     if spec is None:
         return standard_filter_file(mode)
-    key = str(spec)
-    if key in FILTER_ALIASES and not Path(key).exists():
-        return parse_filter_file(FILTER_ALIASES[key](), mode)
+    if isinstance(spec, str) and spec.lower() in FILTER_ALIASES:
+        return parse_filter_file(FILTER_ALIASES[spec.lower()](), mode)
     return parse_filter_file(Path(spec), mode)
 
 

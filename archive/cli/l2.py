@@ -30,7 +30,7 @@ def gti_cmd(
     gtifile: Path = typer.Option(..., "--out", "-o", help="Output GTI file (.gti)."),
     safile: Path | None = typer.Option(None, "--sa", help="Sun-angle file (default: beside the .hk)."),
     filterfile: str = typer.Option("std", "--filter", "-f",
-                                   help="Filter file, or std / bkg / cal for the project's own."),
+                                   help="Filter file, or std / bkg / cal for the project's own (./std for a file named std)."),
     usergti: Path | None = typer.Option(None, "--user-gti", help="ASCII file of 'tstart tstop' MET pairs."),
     usesunang: bool = typer.Option(True, "--usesunang/--no-usesunang", help="Use the sun-angle parameters."),
     compat: str | None = compat_option(),

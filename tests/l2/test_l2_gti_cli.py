@@ -76,3 +76,14 @@ def test_l2_gti_cli_addspec(golden_dir, tmp_path, env):
     r = runner.invoke(app, ["l2", "addspec", str(d / "spec_pi_t1.pha"), str(d / "spec_pha_t1.pha"),
                             "-o", str(tmp_path / "t.pha"), "--no-addarf"])
     assert r.exit_code == 2 and "channels" in r.output
+
+
+def test_filter_alias_wins_over_a_same_named_path(tmp_path, monkeypatch):
+    """``std`` means the project's standard filter even with a folder ``std`` in the working
+    directory (the standard-products output folder is called that); ``./std`` is the path."""
+    (tmp_path / "std").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert G.resolve_filter("std") == G.standard_filter_file()
+    assert G.resolve_filter("bkg") == G.background_filter_file()
+    with pytest.raises(Exception, match="std"):
+        G.resolve_filter("./std")
