@@ -3,38 +3,52 @@
 Each area module under ``xsm.archive.cli`` exposes ``register(app)`` that adds its
 command group (or commands) to the main app. Commands only parse arguments, call the
 Python API and render results.
+
+``xsm <command> ...`` imports and builds only the area modules of ``<command>``
+(:data:`COMMANDS`): a short task such as ``xsm l2 gti`` does not pay for building the
+other forty commands. ``xsm --help``, an unknown command and the module attribute ``app``
+(used by tests with typer's ``CliRunner``) get the whole app.
 """
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
 from xsm.archive.cli.common import console, setup_logging
-from xsm.products.provenance import SOFTWARE_VERSION
 
-#: Area modules, each with ``register(app)``; order = order in ``xsm --help``.
-AREAS = ("l1", "l2", "caldb", "labels", "archive", "query", "pipeline", "simulate", "demo", "serve",
-         # modules adding commands to groups defined above:
-         "geometry",  # l1 sunangle, simulate kernels
-         "l2spec")  # l2 spectrum, l2 addspec
+#: Top-level command -> the area modules that define it and the commands under it, in
+#: ``xsm --help`` order. ``geometry`` adds ``l1 sunangle`` and ``simulate kernels``,
+#: ``l2spec`` adds ``l2 spectrum`` (a test checks this table against the commands the modules
+#: register).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "l1": ("l1", "geometry"),
+    "l2": ("l2", "l2spec"),
+    "caldb": ("caldb",),
+    "labels": ("labels",),
+    "archive": ("archive",),
+    "query": ("query",),
+    "find": ("query",),
+    "addspec": ("query",),
+    "pipeline": ("pipeline",),
+    "simulate": ("simulate", "geometry"),
+    "demo": ("demo",),
+    "serve": ("serve",),
+}
 
-app = typer.Typer(
-    name="xsm",
-    help="Archive and data products of the Chandrayaan-2 Solar X-ray Monitor (XSM).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+#: Every area module, in registration order.
+AREAS: tuple[str, ...] = tuple(dict.fromkeys(m for mods in COMMANDS.values() for m in mods))
 
 
 def _version(value: bool) -> None:
     if value:
+        from xsm.products.provenance import SOFTWARE_VERSION
+
         console.print(f"xsm {SOFTWARE_VERSION}")
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
@@ -43,10 +57,40 @@ def _root(
     setup_logging(verbose)
 
 
-for _area in AREAS:
-    importlib.import_module(f"xsm.archive.cli.{_area}").register(app)
+def build_app(areas: tuple[str, ...] = AREAS) -> typer.Typer:
+    """A root ``xsm`` app with the commands of ``areas`` (default: all of them)."""
+    root = typer.Typer(
+        name="xsm",
+        help="Archive and data products of the Chandrayaan-2 Solar X-ray Monitor (XSM).",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    root.callback()(_root)
+    for area in areas:
+        importlib.import_module(f"xsm.archive.cli.{area}").register(root)
+    return root
+
+
+def _requested_command(argv: list[str]) -> str | None:
+    """The top-level command of ``argv`` (the first word that is not a root option), or None."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word
+        if word in ("--help", "--version"):
+            return None
+    return None
+
+
+def __getattr__(name: str):
+    # ``app``: the whole app, built on first use (PEP 562), then kept
+    if name == "app":
+        globals()["app"] = full = build_app()
+        return full
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Entry point of the ``xsm`` console script."""
-    app()
+    command = _requested_command(sys.argv[1:])
+    build_app(COMMANDS[command] if command in COMMANDS else AREAS)()

@@ -19,9 +19,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from xsm.products.errors import ParameterError, XsmError
 from xsm.products.provenance import Mode
@@ -52,6 +49,13 @@ def handle_errors(func: Callable) -> Callable:
     return wrapper
 
 
+def attach_command(group: typer.Typer, name: str, func: Callable) -> None:
+    """Add ``func`` (with :func:`handle_errors`) as command ``name`` of another area's ``group``,
+    once: the root app may be built more than once in a process, the groups are shared."""
+    if not any(c.name == name for c in group.registered_commands):
+        group.command(name)(handle_errors(func))
+
+
 def print_json(obj: Any) -> None:
     """Machine-readable output on stdout (no rich markup)."""
     sys.stdout.write(json.dumps(obj, indent=2, default=str, sort_keys=False) + "\n")
@@ -61,6 +65,8 @@ def print_json(obj: Any) -> None:
 def print_table(rows: Sequence[dict], columns: Sequence[str] | None = None, title: str | None = None,
                 overflow: str = "ellipsis") -> None:
     """A rich table of dict rows (``overflow="fold"`` wraps long cells instead of cutting them)."""
+    from rich.table import Table   # here, not at the top: most commands print no table
+
     columns = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=title)
     for c in columns:
@@ -73,6 +79,8 @@ def print_table(rows: Sequence[dict], columns: Sequence[str] | None = None, titl
 @contextmanager
 def progress_bar(description: str, total: float | None = None, *, disable: bool = False):
     """A rich progress bar; yields ``advance(n=1, total=None)`` to feed library callbacks."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     columns = [TextColumn("[progress.description]{task.description}"), BarColumn(),
                TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=err_console, transient=True, disable=disable) as progress:
@@ -87,6 +95,8 @@ def progress_bar(description: str, total: float | None = None, *, disable: bool 
 
 
 def setup_logging(verbose: int = 0) -> None:
+    from rich.logging import RichHandler
+
     level = logging.WARNING - 10 * min(verbose, 2)
     logger = logging.getLogger("xsm")
     logger.handlers[:] = [RichHandler(console=err_console, show_path=False)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from xsm.archive.cli.common import compat_option, console, err_console, handle_errors, mode_of, print_json
+from xsm.archive.cli.common import attach_command, compat_option, console, err_console, mode_of, print_json
 
 
 def _sunangle(
@@ -87,5 +87,5 @@ def register(root: typer.Typer) -> None:  # commands attach to the l1 and simula
     from xsm.archive.cli.l1 import app as l1_app
     from xsm.archive.cli.simulate import app as simulate_app
 
-    l1_app.command("sunangle")(handle_errors(_sunangle))
-    simulate_app.command("kernels")(handle_errors(_kernels))
+    attach_command(l1_app, "sunangle", _sunangle)
+    attach_command(simulate_app, "kernels", _kernels)

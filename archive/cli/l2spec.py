@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from xsm.archive.cli.common import (compat_option, console, handle_errors, level1_sibling, mode_of,
+from xsm.archive.cli.common import (attach_command, compat_option, console, level1_sibling, mode_of,
                                     refuse_existing)
 
 
@@ -40,14 +40,19 @@ def spectrum(
     clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs."),
 ) -> None:
     """Make a PI or PHA spectrum (type I or II) with its ARF, or area-corrected."""
-    from xsm.products.gti import read_gti
     from xsm.products.provenance import digests_in_background, recorded_inputs
+
+    mode = mode_of(compat)
+    refuse_existing(specfile, clobber)
+    hkfile = hkfile or level1_sibling(l1file, ".hk")
+    safile = safile or level1_sibling(l1file, ".sa")
+    # hashing the inputs starts before numpy and astropy are imported: it runs on the other core
+    md5 = digests_in_background([l1file, hkfile, gtifile])
+
+    from xsm.products.gti import read_gti
     from xsm.products.spectrum import (DEFAULT_SEED, SpectrumParams, load_spec_cal, make_spectrum,
                                        read_spectrum_inputs, write_spectrum)
 
-    mode = mode_of(compat)
-    hkfile = hkfile or level1_sibling(l1file, ".hk")
-    safile = safile or level1_sibling(l1file, ".sa")
     p = SpectrumParams(spectype=spectype, chantype=chantype, sourcetype=sourcetype, genarf=genarf,
                        areascal=areascal, tstart=tstart, tstop=tstop, tbinsize=tbinsize,
                        gaincorfactor=gaincorfactor, offsetcorfactor=offsetcorfactor,
@@ -55,15 +60,14 @@ def spectrum(
                        seed=DEFAULT_SEED if seed is None else seed, dety_policy=dety_policy,
                        l1file=str(l1file), specfile=str(specfile), arffile=arffile, hkfile=str(hkfile),
                        safile=str(safile), gtifile=str(gtifile)).validated()
-    refuse_existing(specfile, clobber)
-    md5 = digests_in_background([l1file, hkfile, safile if p.needs_sa else None, gtifile])
+    md5_sa = digests_in_background([safile if p.needs_sa else None])
     day, hk, sa = read_spectrum_inputs(l1file, hkfile, safile if p.needs_sa else None)
     gti = read_gti(gtifile)
     t0 = p.tstart if (p.tstart or p.tstop) else float(day.time[0]) - 0.0001
     cal = load_spec_cal(caldb, t0, p)
     spec = make_spectrum(day, hk, sa, gti, p, cal)
     arf_path = None if arffile in ("", "default") else Path(arffile)
-    with recorded_inputs(md5.result()):
+    with recorded_inputs({**md5.result(), **md5_sa.result()}):
         pha, arf = write_spectrum(spec, specfile, arf_path=arf_path)
     console.print(f"spectrum: {pha} ({spec.nrows} row(s), {spec.chantype}, {spec.total_counts:.0f} counts)"
                   + (f"; ARF: {arf}" if arf else ""), highlight=False)
@@ -72,4 +76,4 @@ def spectrum(
 def register(root: typer.Typer) -> None:  # commands attach to the l2 group
     from xsm.archive.cli.l2 import app as l2_app
 
-    l2_app.command("spectrum")(handle_errors(spectrum))
+    attach_command(l2_app, "spectrum", spectrum)
