@@ -85,3 +85,79 @@ def test_existing_output_refused_before_any_work_with_no_clobber(cmd, tmp_path, 
     r = runner.invoke(app, [a.format(**sub) for a in cmd] + ["-o", str(out), "--no-clobber"])
     assert r.exit_code == 2 and "exists already" in r.output
     assert out.read_bytes() == b"keep me"
+
+
+def _command_names(app) -> set[str]:
+    names = {c.name for c in app.registered_commands}
+    return names | {g.name for g in app.registered_groups}
+
+
+def test_commands_table_matches_what_the_area_modules_register():
+    """``COMMANDS`` (top-level command -> area modules) is what ``main`` builds from: each
+    command's modules alone define it, and together the table covers the whole app."""
+    from xsm.archive import cli
+
+    assert _command_names(cli.app) == set(cli.COMMANDS)
+    for command, areas in cli.COMMANDS.items():
+        assert command in _command_names(cli.build_app(areas)), command
+    # building again (main, then the full app) adds no command twice to a shared group
+    from xsm.archive.cli.l1 import app as l1_app
+    from xsm.archive.cli.l2 import app as l2_app
+
+    for group in (l1_app, l2_app):
+        names = [c.name for c in group.registered_commands]
+        assert len(names) == len(set(names)), names
+    assert {"sunangle"} <= {c.name for c in l1_app.registered_commands}
+    assert {"gti", "lightcurve", "spectrum"} <= {c.name for c in l2_app.registered_commands}
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["l2", "gti", "x.hk"], "l2"), (["-vv", "l2", "gti"], "l2"), (["--version"], None),
+    (["--help"], None), ([], None), (["nosuch"], "nosuch")])
+def test_requested_command(argv, expected):
+    from xsm.archive.cli import _requested_command
+
+    assert _requested_command(argv) == expected
+
+
+def test_main_builds_only_the_requested_area(monkeypatch, capsys):
+    """``xsm l2 --help`` from ``main``: the l2 group's help, built from its two modules."""
+    from xsm.archive import cli
+
+    built = []
+    real = cli.build_app
+    monkeypatch.setattr(cli, "build_app", lambda areas=cli.AREAS: built.append(areas) or real(areas))
+    monkeypatch.setattr("sys.argv", ["xsm", "l2", "--help"])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    assert e.value.code == 0
+    assert built == [("l2", "l2spec")]
+    out = capsys.readouterr().out
+    assert "lightcurve" in out and "spectrum" in out
+    monkeypatch.setattr("sys.argv", ["xsm", "nosuch"])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    assert e.value.code == 2 and built[-1] == cli.AREAS
+
+
+def test_file_digests_from_a_memory_map_equal_hashlib(tmp_path):
+    """The memory-mapped hashing gives hashlib's digests, for an empty file and a pipe too."""
+    import hashlib
+    import os
+
+    from xsm.products.provenance import file_digests, file_md5, file_sha256
+
+    data = os.urandom(3_000_017)
+    (tmp_path / "a").write_bytes(data)
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_digests(tmp_path / "a") == {"md5": hashlib.md5(data).hexdigest(),
+                                            "sha256": hashlib.sha256(data).hexdigest()}
+    assert file_md5(tmp_path / "empty") == hashlib.md5(b"").hexdigest()
+    assert file_sha256(tmp_path / "a") == hashlib.sha256(data).hexdigest()
+    os.mkfifo(tmp_path / "fifo")
+    import threading
+
+    writer = threading.Thread(target=lambda: (tmp_path / "fifo").write_bytes(b"xsm"))
+    writer.start()
+    assert file_md5(tmp_path / "fifo") == hashlib.md5(b"xsm").hexdigest()
+    writer.join()

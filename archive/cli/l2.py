@@ -39,13 +39,15 @@ def gti_cmd(
     """Good time intervals: continuity, mandatory, filter-file and user GTIs, intersected."""
     import warnings
 
-    from xsm.products import gti as G
-
     mode = mode_of(compat)
     refuse_existing(gtifile, clobber)
     safile = safile or level1_sibling(hkfile, ".sa")
-    ff = G.resolve_filter(filterfile, mode)
+    # hashing the inputs starts before numpy and astropy are imported: it runs on the other core
     md5 = digests_in_background([hkfile, safile if usesunang else None, usergti])
+
+    from xsm.products import gti as G
+
+    ff = G.resolve_filter(filterfile, mode)
     hk, sa, hk_header = G.read_gti_inputs(hkfile, safile, ff, usesunang)
     params = G.GtiParams(hkfile=hkfile.name, safile=safile.name if usesunang else None,
                          gtifile=gtifile.name, filterfile=ff.name,
@@ -88,22 +90,24 @@ def lightcurve_cmd(
     """Standard (energy/channel band, area scaling) or high-res (100 ms coarse bands) light curve."""
     import warnings
 
+    mode = mode_of(compat)
+    refuse_existing(lcfile, clobber)
+    hkfile = hkfile or level1_sibling(l1file, ".hk")
+    safile = safile or level1_sibling(l1file, ".sa")
+    # hashing the inputs starts before numpy and astropy are imported: it runs on the other core
+    md5 = digests_in_background([l1file, hkfile, safile, gtifile])
+
     import numpy as np
 
     from xsm.products import lightcurve as LC
     from xsm.products.errors import ParameterError
     from xsm.products.gti import read_gti
 
-    mode = mode_of(compat)
-    refuse_existing(lcfile, clobber)
-    hkfile = hkfile or level1_sibling(l1file, ".hk")
-    safile = safile or level1_sibling(l1file, ".sa")
     p = LC.LightCurveParams(lctype=lctype, tbinsizesec=tbinsizesec, tbinsizems=tbinsizems,
                             areascal=areascal, enesel=enesel, enelow=enelow, enehigh=enehigh,
                             chstart=chstart, chstop=chstop, sourcetype=sourcetype, mode=mode, seed=seed,
                             l1file=l1file.name, lcfile=lcfile.name, hkfile=hkfile.name,
                             safile=safile.name, gtifile=gtifile.name, clobber=clobber).effective()
-    md5 = digests_in_background([l1file, hkfile, safile, gtifile])
     gti = read_gti(gtifile)
     day = LC.read_lc_inputs(l1file, hkfile, safile, p)
     cal = None
