@@ -590,7 +590,13 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         wb = Wflat[row0 + idx0[key] + 1]
         # ... then X1 ~ Binomial(n, p1) of them move to k0 + 1 (all of them when p1 = 1)
         x1 = np.where(cm == _CH_MOVE, cnt, 0)
-        dr = np.flatnonzero(cm == _CH_DRAW)
+        draw = cm == _CH_DRAW
+        # a single count is a Bernoulli draw: one uniform, ~10x cheaper than numpy's binomial
+        # (same distribution; about a quarter of the draws at the usual rates)
+        single = draw & (cnt == 1)
+        dr = np.flatnonzero(single)
+        x1[dr] = g.random(dr.size) < p1f[key[dr]]
+        dr = np.flatnonzero(draw ^ single)
         x1[dr] = g.binomial(cnt[dr], p1f[key[dr]])
         d = wb - wa
         cf = np.bincount(f, weights=cnt * wa + x1 * d, minlength=nz)
