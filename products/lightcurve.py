@@ -512,10 +512,8 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
     chunks run on ``threads`` threads, each with its own child generator (``rng.spawn``), so the
     result depends on the seed only.
     """
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
     from xsm.products import pi as PI
+    from xsm.products.parallel import map_threads
 
     grid = cal.grid
     M = PI.LAST_CHANNEL // 2 + 1                      # 481 9-bit channels, Q10: words 961/962 dropped
@@ -625,12 +623,7 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
 
     csum = np.zeros(nbins)
     var = np.zeros(nbins)
-    nthreads = threads or min(2, os.cpu_count() or 1)
-    if nthreads > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(nthreads) as ex:
-            results = list(ex.map(work, range(len(starts))))
-    else:
-        results = [work(i) for i in range(len(starts))]
+    results = map_threads(work, range(len(starts)), threads)
     for a, z, cf, vf in results:
         bb = b[a:z]
         csum += np.bincount(bb, weights=cf, minlength=nbins)

@@ -12,6 +12,10 @@ XSM_DATA_DIR
     User data directory (installed schemas, caches). Default ``~/.local/share/xsm``.
 XSM_ORIGIN
     Value of the ORIGIN keyword (default ``'PRLPOC'``).
+XSM_THREADS
+    Threads of the level-2 reductions (default: the CPU count, at most 4).
+XSM_FSYNC
+    Set and non-empty: large product writers fsync before the rename.
 """
 from __future__ import annotations
 
@@ -61,3 +65,20 @@ def origin() -> str:
 def fsync() -> bool:
     """Whether large product writers fsync before the rename (``$XSM_FSYNC`` set and non-empty)."""
     return bool(os.environ.get("XSM_FSYNC"))
+
+
+def compute_threads() -> int:
+    """Threads for the chunked level-2 reductions: ``$XSM_THREADS``, else the CPU count (at
+    most 4: beyond that the chunks' memory grows faster than the gain)."""
+    from xsm.products.errors import ParameterError
+
+    env = os.environ.get("XSM_THREADS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ParameterError(f"XSM_THREADS={env!r}: give a positive integer")
+        return n
+    return max(1, min(4, os.cpu_count() or 1))

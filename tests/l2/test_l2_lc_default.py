@@ -41,6 +41,11 @@ def test_l2_lc_default_reproducible_and_thread_independent(quiet, monkeypatch):
     assert not np.array_equal(a.rate, c.rate)            # another seed, another draw
     d = L.make_lightcurve(day.lc_day(), gti, p, cal).bands[0]
     np.testing.assert_array_equal(b.rate, d.rate)        # same seed and chunking: identical
+    for threads in ("1", "3"):                           # whatever the thread count
+        monkeypatch.setenv("XSM_THREADS", threads)
+        e = L.make_lightcurve(day.lc_day(), gti, p, cal).bands[0]
+        np.testing.assert_array_equal(b.rate, e.rate)
+        np.testing.assert_array_equal(b.error, e.error)
 
 
 @pytest.mark.parametrize("band", [(1.0, 5.0), (1.2, 1.3), (6.0, 7.0)])
