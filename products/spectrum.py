@@ -36,6 +36,7 @@ from xsm.products import arf as arfmod
 from xsm.products import effarea, fitsio, pi
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
 from xsm.products.met import met_to_utc_string
+from xsm.products.parallel import map_threads
 from xsm.products.provenance import Mode, Provenance
 from xsm.products.wichmann_hill import WichmannHill
 
@@ -419,22 +420,29 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
         if not (p.is_pi and p.addsyserror):
             syserr = np.zeros_like(counts)
     else:
-        rng = np.random.default_rng(p.seed)
         area = p.areascal
         counts = np.zeros((R, nchan), dtype=np.float64 if area else np.int64)
         syssum = np.zeros((R, nchan), dtype=np.float64)
         var = np.zeros((R, nchan), dtype=np.float64) if area else None
-        ovf = uld = out = events = 0
         step = AREA_CHUNK_FRAMES if area else DEFAULT_CHUNK_FRAMES
-        for a in range(0, F, step):
+        starts = range(0, F, step)
+        # one child generator per chunk, made before the work: the draws depend on the seed and
+        # the chunking only, not on which thread runs which chunk
+        rngs = np.random.default_rng(p.seed).spawn(len(starts))
+
+        def chunk(i: int):
+            """(output rows, their counts, variances, syssums, (events, ovf, uld, out)) of one chunk."""
+            a = starts[i]
             b = min(F, a + step)
-            w = _words(data, rows[a:b], words, np.int32)  # 16-bit words: int32 is exact
-            events += int(w.sum())
-            ovf += int(w[:, pi.OVERFLOW_WORD].sum())
-            uld += int(w[:, pi.ULD_WORD].sum())
+            w = _word_block(data, rows[a:b], words)
+            ovf_here = int(w[:, pi.OVERFLOW_WORD].sum(dtype=np.int64))
+            uld_here = int(w[:, pi.ULD_WORD].sum(dtype=np.int64))
             rchunk = row[a:b]
+            lost_here = 0
             if p.is_pi:
-                n9 = pi.nine_bit(w, Mode.DEFAULT)
+                n9 = pi.nine_bit(w, Mode.DEFAULT)   # int32 pair sums straight from the words
+                # every word is a channel (0 ... 960, all in n9), the overflow or the ULD
+                tallies = (int(n9.sum(dtype=np.int64)) + ovf_here + uld_here, ovf_here, uld_here)
                 if area:
                     grows = rchunk
                     gsum, ggain, goff = n9, fg.gain[a:b], fg.offset[a:b]
@@ -442,30 +450,46 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
                     key = rchunk * (cal.gain.gain.size + 1) + fg.cell[a:b]
                     first, gsum = _group_sum(key, n9)
                     grows, ggain, goff = rchunk[first], fg.gain[a:b][first], fg.offset[a:b][first]
-                pf = pi.pi_default(gsum, ggain, goff, cal.grid, rng,
+                pf = pi.pi_default(gsum, ggain, goff, cal.grid, rngs[i],
                                    syserr=cal.syserr if p.addsyserror else None)
-                out += int(pf.out.sum())
+                lost_here = int(pf.out.sum())
                 fc = pf.counts
                 fs = pf.syssum
             else:
+                tallies = (int(w.sum(dtype=np.int64)), ovf_here, uld_here)
                 grows = rchunk
                 fc = np.zeros((b - a, N_PHA), dtype=np.int64)
                 fc[:, :w.shape[1]] = w
                 fs = None
-            if area:  # one row per frame here, frames ordered by output row
-                r = _relative(theta[a:b], phi[a:b], detposr[a:b], cal, rel_coef, a0, p)
-                first = np.flatnonzero(np.r_[True, grows[1:] != grows[:-1]])
-                rr = grows[first]
-                q = fc / r
-                counts[rr] += np.add.reduceat(q, first, axis=0)
-                q /= r
-                var[rr] += np.add.reduceat(q, first, axis=0)
-                if fs is not None:
-                    syssum[rr] += np.add.reduceat(fs / r, first, axis=0)
+            tallies += (lost_here,)
+            if not area:
+                return grows, fc, None, fs, tallies
+            # one row per frame here, frames ordered by output row: each row is one run
+            r = _relative(theta[a:b], phi[a:b], detposr[a:b], cal, rel_coef, a0, p)
+            first = np.flatnonzero(np.r_[True, grows[1:] != grows[:-1]])
+            q = fc / r
+            c_rows = np.add.reduceat(q, first, axis=0)
+            q /= r
+            v_rows = np.add.reduceat(q, first, axis=0)
+            s_rows = None if fs is None else np.add.reduceat(fs / r, first, axis=0)
+            return grows[first], c_rows, v_rows, s_rows, tallies
+
+        ovf = uld = out = events = 0
+        sums = map_threads(chunk, range(len(starts)))
+        for grows, c_rows, v_rows, s_rows, (n_ev, n_ovf, n_uld, n_out) in sums:
+            events += n_ev
+            ovf += n_ovf
+            uld += n_uld
+            out += n_out
+            if area:  # output rows are distinct within a chunk
+                counts[grows] += c_rows
+                var[grows] += v_rows
+                if s_rows is not None:
+                    syssum[grows] += s_rows
             else:
-                np.add.at(counts, grows, fc)
-                if fs is not None:
-                    np.add.at(syssum, grows, fs)
+                np.add.at(counts, grows, c_rows)
+                if s_rows is not None:
+                    np.add.at(syssum, grows, s_rows)
         stat = np.sqrt(var if area else counts).astype(np.float32)  # Q12 fixed
         with np.errstate(invalid="ignore", divide="ignore"):
             syserr = np.where(counts > 0, syssum / counts, 0).astype(np.float32)
@@ -560,6 +584,18 @@ def _words(data, rows, words, dtype=np.int64) -> np.ndarray:
     if words is not None:
         return np.asarray(words[rows])
     return spectrum_words(data[rows], dtype=dtype)
+
+
+def _word_block(data, rows: np.ndarray, words) -> np.ndarray:
+    """The spectrum words of the ascending frame indices ``rows``, as stored (big-endian uint16,
+    or ``words``' type): a view when they are one run of frames (one GTI interval), else a copy.
+    """
+    from xsm.products.frame import spectrum_view
+
+    src = spectrum_view(data) if words is None else words
+    if rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1:
+        return src[int(rows[0]):int(rows[-1]) + 1]
+    return np.asarray(src[rows])
 
 
 def _chunks_by_counts(data, rows, words, budget: int = COMPAT_CHUNK_COUNTS):
