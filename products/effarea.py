@@ -30,7 +30,6 @@ API used by other modules (spectra, ARFs, light curves, simulator)
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import numpy as np
 import math
 
 from xsm.products.errors import InputFormatError, ParameterError
+from xsm.products.parallel import map_threads
 from xsm.products.provenance import Mode
 
 #: Geometric area of the detector (cm^2), hard-coded in the reference.
@@ -450,16 +450,9 @@ def summed_area(theta, phi, detposr, group, ngroups: int, params, coef, mode: Mo
 
     nthreads = threads or 1  # the per-subgroup work is small numpy calls: threads only contend
     nb = max(1, min(len(subs), 8 * nthreads))
-    batches = [subs[i::nb] for i in range(nb)]
-    if nthreads > 1 and len(batches) > 1:
-        with ThreadPoolExecutor(nthreads) as ex:
-            for res in ex.map(work, batches):
-                for g, v in res:
-                    total[g] += v
-    else:
-        for b in batches:
-            for g, v in work(b):
-                total[g] += v
+    for res in map_threads(work, [subs[i::nb] for i in range(nb)], nthreads):
+        for g, v in res:
+            total[g] += v
     full = np.zeros((ngroups, ne))
     full[:, live] = total
     return full

@@ -48,6 +48,7 @@ from xsm.products import frame as fr
 from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.fitsio import atomic_path, history_block
 from xsm.products.met import EPOCH, IST_OFFSET_S, SECONDS_PER_DAY, met_to_utc_string, utc_string_from_ns
+from xsm.products.parallel import map_threads
 from xsm.products.provenance import InputDigests, Mode, Provenance, file_md5, stream_digests
 
 log = logging.getLogger(__name__)
@@ -201,13 +202,8 @@ def crc32_rows(rows: np.ndarray, length: int | None = None, *, chunk: int = 1 <<
             crc = acc
         out[a:a + m] = crc ^ np.uint32(0xFFFFFFFF)
 
-    starts = range(0, n, chunk)
-    if threads > 1 and len(starts) > 1:  # numpy releases the GIL in the table lookups and XORs
-        with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as ex:
-            list(ex.map(one, starts))
-    else:
-        for a in starts:
-            one(a)
+    # numpy releases the GIL in the table lookups and XORs
+    map_threads(one, range(0, n, chunk), threads)
     return out
 
 
