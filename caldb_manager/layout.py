@@ -53,7 +53,9 @@ def list_versions(root: Path) -> list[str]:
     """Published versions, oldest first: the chain from the current version through its parents.
 
     A snapshot directory that never became current (a publish that stopped before its commit
-    point) is not a version; the next publish removes it.
+    point) is not a version; the next publish removes it. A version of the chain whose manifest
+    is missing or unreadable is an error (InputFormatError), never the end of the chain: the
+    older versions would otherwise look like such leftovers and be removed.
     """
     cur = current_version(root)
     out: list[str] = []
@@ -62,8 +64,11 @@ def list_versions(root: Path) -> list[str]:
         m = version_dir(root, cur) / MANIFEST_NAME
         try:
             info = json.loads(m.read_text())
-        except (OSError, ValueError):
-            break
+        except (OSError, ValueError) as exc:
+            raise InputFormatError(f"{m}: manifest of CALDB version {cur} (in the chain of "
+                                   f"{current_version(root)}) unreadable: {exc}") from None
+        if not isinstance(info, dict):
+            raise InputFormatError(f"{m}: manifest of CALDB version {cur} is not a JSON object")
         out.append(cur)
         seen.add(cur)
         cur = info.get("parent")

@@ -298,3 +298,20 @@ def test_unreadable_version_manifest_is_an_error_not_a_skipped_check(fresh_caldb
     man.write_text("{not json")
     with pytest.raises(CalibrationError, match="manifest.json: unreadable CALDB version manifest"):
         calibration_context(float(mjd_to_met(59600.0)), root)
+
+
+def test_an_unreadable_manifest_in_the_chain_stops_publish_and_removes_nothing(fresh_caldb, tmp_path):
+    """A corrupt parent manifest must not end the version chain: the older versions would look
+    like leftovers of an interrupted publish and be removed by the next one."""
+    from xsm.caldb_manager.layout import MANIFEST_NAME, version_dir
+    from xsm.products.errors import InputFormatError
+
+    root = fresh_caldb
+    P.publish(root, [_new_gain(tmp_path)], "20260301")
+    old_dir = version_dir(root, "20260101")
+    (old_dir / MANIFEST_NAME).write_text("{ not json")
+    with pytest.raises(InputFormatError, match="20260101.*unreadable"):
+        list_versions(root)
+    with pytest.raises(InputFormatError, match="unreadable"):
+        P.publish(root, [write_syserr(tmp_path / "CH2xsmsyserr20260401v01.fits")], "20260401")
+    assert old_dir.is_dir() and current_version(root) == "20260301"
