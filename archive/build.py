@@ -45,7 +45,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from xsm.archive.ingest import index_file
 from xsm.products.errors import ArchiveError, InputFormatError, ParameterError
 from xsm.products.fitsio import INPUT_MD5_LINE, atomic_path
 from xsm.products.met import date_tag, day_start_met, parse_date
+from xsm.products.ownership import make_owned_dir, owner_gone
 from xsm.products.provenance import SOFTWARE_VERSION, Mode, recorded_inputs
 
 log = logging.getLogger(__name__)
@@ -308,6 +308,26 @@ def write_day_zip(zip_path: Path, day: str, version: int, members: Sequence[tupl
     return zip_path
 
 
+# ---------------------------------------------------------------------------------- stages
+#: Name prefix of a build's staging folder in the archive root (``.build_YYYYMMDD_XXXX``).
+STAGE_PREFIX = ".build_"
+
+
+def remove_dead_stages(root: str | Path) -> list[Path]:
+    """Remove the staging folders of builds whose process is gone (killed runs); returns them.
+
+    A stage of a running build, of another host or without an owner record is left alone.
+    """
+    removed = []
+    for d in Path(root).glob(f"{STAGE_PREFIX}*"):
+        if d.is_dir() and owner_gone(d):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    if removed:
+        log.warning("removed %d staging folder(s) of killed builds in %s", len(removed), root)
+    return removed
+
+
 # ---------------------------------------------------------------------------------- journal
 def journal_path(root: str | Path, day: str) -> Path:
     """The build journal of ``day`` (``YYYYMMDD``) in the archive ``root``."""
@@ -440,7 +460,8 @@ def build_day(root: str | Path, day: str, *, level1: str | Path | dict | None = 
     if level1 is None and not sessions:
         raise ParameterError("build-day: give the level-1 directory or level-0 sessions")
     root.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".build_{day}_", dir=root))
+    remove_dead_stages(root)
+    stage = make_owned_dir(root, f"{STAGE_PREFIX}{day}_")
     try:
         segments: list[dict] = []
         if isinstance(level1, dict):

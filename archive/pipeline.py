@@ -271,8 +271,9 @@ def recover(config: PipelineConfig) -> int:
         if base.is_dir():
             for p in base.rglob(f"{TMP_PREFIX}*"):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-    for p in root.glob(".build_*"):  # build_day's stage of a killed run
-        shutil.rmtree(p, ignore_errors=True)
+    from xsm.archive.build import remove_dead_stages
+
+    remove_dead_stages(root)  # build_day's stages of killed runs (a live build's stage stays)
     return n
 
 

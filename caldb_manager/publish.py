@@ -38,6 +38,7 @@ from xsm.caldb_manager.layout import (CURRENT_LINK, MANIFEST_NAME, VERSIONS_DIR,
                                       orphan_versions, read_manifest, version_dir, versions_dir)
 from xsm.products.errors import ArchiveError, CertificationError, ParameterError
 from xsm.products.fitsio import atomic_path
+from xsm.products.ownership import process_alive
 from xsm.products.provenance import file_sha256
 
 LOCK_NAME = ".publish.lock"
@@ -78,7 +79,7 @@ def _lock(root: Path):
                 pid = int(lock.read_text().strip() or "0")
             except (OSError, ValueError):
                 pid = 0
-            if pid and _alive(pid) and pid != os.getpid():
+            if pid and process_alive(pid) and pid != os.getpid():
                 raise ArchiveError(f"{root}: another publish is in progress (process {pid}; lock {lock})") from None
             lock.unlink(missing_ok=True)  # stale lock of a dead process
     else:  # pragma: no cover
@@ -89,16 +90,6 @@ def _lock(root: Path):
         yield
     finally:
         lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ------------------------------------------------------------------------------------------

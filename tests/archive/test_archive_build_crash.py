@@ -109,3 +109,27 @@ def test_journal_of_a_committed_build_keeps_its_files(tmp_path, golden_dir, real
     assert _files(root) == before
     _check_same_as_reference(root, reference)
     assert meta.kind_of(root / before[0]) is not None
+
+
+def test_stages_of_killed_builds_are_removed_live_and_unknown_ones_kept(tmp_path):
+    """A killed build leaves its ``.build_<day>_*`` stage: the next build removes it once its
+    owner process is gone; a running build's stage, and one with no owner record, stay."""
+    import subprocess
+    import sys
+
+    from xsm.products.ownership import OWNER_FILE, make_owned_dir, owner_gone
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    killed = make_owned_dir(tmp_path, f"{build.STAGE_PREFIX}{DAY}_")
+    owner = json.loads((killed / OWNER_FILE).read_text())
+    (killed / OWNER_FILE).write_text(json.dumps({**owner, "pid": int(dead.stdout)}))
+    (killed / "partial.fits").write_bytes(b"x")
+    live = make_owned_dir(tmp_path, f"{build.STAGE_PREFIX}{DAY}_")       # this process: running
+    other = make_owned_dir(tmp_path, f"{build.STAGE_PREFIX}{DAY}_")
+    (other / OWNER_FILE).write_text(json.dumps({**owner, "pid": int(dead.stdout), "host": "elsewhere"}))
+    unknown = tmp_path / f"{build.STAGE_PREFIX}{DAY}_old"
+    unknown.mkdir()
+    assert owner_gone(killed) and not owner_gone(live) and not owner_gone(other)
+    assert build.remove_dead_stages(tmp_path) == [killed]
+    assert not killed.exists() and live.is_dir() and other.is_dir() and unknown.is_dir()
