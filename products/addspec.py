@@ -61,24 +61,30 @@ class AddSpecParams:
         return self.arffile
 
 
-@dataclass
-class InputSpectrum:
-    """One type-I input spectrum (``addspec.md`` §2)."""
+@dataclass(kw_only=True)
+class TypeISpectrum:
+    """What an input and the sum share: one row of counts and errors with its keywords."""
 
-    name: str
     counts: np.ndarray
     stat_err: np.ndarray
     sys_err: np.ndarray
     chantype: str
-    exposure: float
-    tstart: float
-    tstop: float
+    exposure: float          # s
+    tstart: float            # MET s
+    tstop: float             # MET s
     date_obs: str = ""
     date_end: str = ""
     respfile: str = ""
     ancrfile: str = ""
     caldbver: str = ""
-    arf: np.ndarray | None = None          # SPECRESP (3000,), float32
+    arf: np.ndarray | None = None          # SPECRESP (3000,), cm2
+
+
+@dataclass(kw_only=True)
+class InputSpectrum(TypeISpectrum):
+    """One type-I input spectrum (``addspec.md`` §2)."""
+
+    name: str
     arf_energ_lo: np.ndarray | None = None
     arf_energ_hi: np.ndarray | None = None
     type2: bool = False
@@ -94,23 +100,12 @@ class InputSpectrum:
         return r.endswith(".rsp") or ("rspwitharea" in r and not self.ancrfile.strip())
 
 
-@dataclass
-class AddedSpectrum:
-    counts: np.ndarray
-    stat_err: np.ndarray
-    sys_err: np.ndarray
-    chantype: str
-    exposure: float
-    tstart: float
-    tstop: float
-    date_obs: str
-    date_end: str
-    respfile: str
-    ancrfile: str
-    caldbver: str
+@dataclass(kw_only=True)
+class AddedSpectrum(TypeISpectrum):
+    """The sum of the inputs, with the ARF weights and the notes of the addition."""
+
     params: AddSpecParams
     inputs: list
-    arf: np.ndarray | None = None
     arf_weights: np.ndarray | None = None
     arf_spread: float | None = None
     notes: list = field(default_factory=list)
