@@ -38,7 +38,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -699,13 +699,15 @@ def _check_simple_files(root, base: Path, ctx: _Ctx) -> None:
 
 
 def validate_label(path: str | Path, *, data: bool = True, schematron: bool = True,
-                   content: bool = False, skip_schema_ims: frozenset[str] = frozenset()
+                   content: bool = False, skip_schema: Mapping[str, str] | None = None
                    ) -> tuple[list[Finding], dict]:
     """Findings of one label and its identity (``lidvid``, ``class``, members) for cross checks.
 
-    ``skip_schema_ims``: information models whose schema files are unavailable; a label of one
-    of them gets no XSD/Schematron checks (:func:`validate_labels` reports that once).
+    ``skip_schema``: information model -> ``"all"`` (no XSD file: no XSD or Schematron checks)
+    or ``"schematron"`` (no ``.sch`` or skeleton: the XSD check still runs), for the models
+    whose schema files are unavailable (:func:`validate_labels` reports that once).
     """
+    skip_schema = skip_schema or {}
     path = Path(path)
     ctx = _Ctx(path)
     info: dict = {"label": str(path)}
@@ -728,10 +730,11 @@ def validate_label(path: str | Path, *, data: bool = True, schematron: bool = Tr
     if lid and vid:
         info["lidvid"] = f"{lid}::{vid}"
     im = _model_of(tree, ctx)
-    if im is not None and im not in skip_schema_ims:
+    skipped = skip_schema.get(im) if im is not None else "all"
+    if skipped != "all":
         try:
             _check_xsd(tree, im, ctx)
-            if schematron:
+            if schematron and skipped != "schematron":
                 _check_schematron(path, im, ctx)
         except locator.SchemaNotFoundError as exc:
             ctx.add("schema.missing", str(exc))
@@ -752,9 +755,9 @@ def validate_label(path: str | Path, *, data: bool = True, schematron: bool = Tr
 
 
 def _validate_chunk(paths: Sequence[str], data: bool, schematron: bool, content: bool = False,
-                    skip_schema_ims: frozenset[str] = frozenset()) -> list[tuple[list[Finding], dict]]:
+                    skip_schema: Mapping[str, str] | None = None) -> list[tuple[list[Finding], dict]]:
     return [validate_label(p, data=data, schematron=schematron, content=content,
-                           skip_schema_ims=skip_schema_ims) for p in paths]
+                           skip_schema=skip_schema) for p in paths]
 
 
 def _directory_checks(infos: list[dict]) -> list[Finding]:
@@ -899,12 +902,13 @@ def validate_labels(paths: Iterable[str | Path], *, data: bool = True, schematro
     missing = missing_schemas(sorted(ims), schematron=schematron)
     if missing and require_schemas:
         raise next(iter(missing.values()))
+    # a model with its XSD but no Schematron (or no skeleton) is still XSD-checked
+    skip = {im: "all" if not _has_xsd(im) else "schematron" for im in missing}
     if missing:
-        findings.extend([schema_unavailable_finding(missing)])
+        findings.extend([schema_unavailable_finding(missing, skip)])
     for im in sorted(ims - set(missing)):
         if schematron:
             compiled_schematron(im)
-    skip = frozenset(missing)
     workers = workers or 1
     results: list[tuple[list[Finding], dict]] = []
     if workers <= 1 or len(files) <= chunk_size:
@@ -953,14 +957,35 @@ def missing_schemas(ims: Sequence[str], *, schematron: bool = True) -> dict[str,
     return missing
 
 
-def schema_unavailable_finding(missing: dict[str, locator.SchemaNotFoundError]) -> Finding:
-    """The one ``schema.unavailable`` warning: which models were not schema-checked and why."""
+def _has_xsd(im: str) -> bool:
+    try:
+        locator.xsd_path(im)
+    except locator.SchemaNotFoundError:
+        return False
+    return True
+
+
+def schema_unavailable_finding(missing: dict[str, locator.SchemaNotFoundError],
+                               skip: Mapping[str, str] | None = None) -> Finding:
+    """The one ``schema.unavailable`` warning: which models were not schema-checked and why.
+
+    ``skip``: model -> ``"all"`` or ``"schematron"`` (default: all checks skipped).
+    """
     base = locator.schema_dir()
     where = str(base) if base is not None else "PDS4 schemas"
-    ims = ", ".join(f"{im} (IM {locator.model(im).version})" for im in sorted(missing))
+    skip = skip or {im: "all" for im in missing}
+
+    def names(kind: str) -> str:
+        return ", ".join(f"{im} (IM {locator.model(im).version})" for im in sorted(missing)
+                         if skip.get(im, "all") == kind)
+
+    parts = []
+    if names("all"):
+        parts.append(f"XSD and Schematron checks skipped for {names('all')}, only the data checks ran")
+    if names("schematron"):
+        parts.append(f"Schematron checks skipped for {names('schematron')} (the XSD check ran)")
     first = str(next(iter(missing.values())))
-    return Finding(SCHEMA_UNAVAILABLE, WARNING, where,
-                   f"XSD and Schematron checks skipped for {ims}, only the data checks ran: {first}", where)
+    return Finding(SCHEMA_UNAVAILABLE, WARNING, where, f"{'; '.join(parts)}: {first}", where)
 
 
 def check_schemas_available(ims: Sequence[str] = ("1B00",)) -> None:

@@ -215,3 +215,19 @@ def test_content_read_back(lc_pair, pha_pair):
     ctx = V._Ctx(lc_pair)
     V._check_content(lc_pair, lc_pair.parent / "ch2_xsm_20210828_v1_level2.lc", ctx)
     assert [f.rule for f in ctx.items] == ["data.content"] and "Time" in ctx.items[0].message
+
+
+def test_xsd_still_checked_without_the_schematron_skeleton(lc_pair, xsm_shared, tmp_path, monkeypatch):
+    """Schema files with the XSDs but no ISO skeleton: the Schematron rules are skipped (one
+    warning says so), the XSD check still runs and finds an element out of place."""
+    only_xsd = tmp_path / "xsd-only"
+    shutil.copytree(xsm_shared / "pds4" / "schemas", only_xsd / "schemas")
+    monkeypatch.setenv("XSM_PDS4_SCHEMAS", str(only_xsd))
+    clean = validate_labels([lc_pair])
+    assert clean.errors == [] and len(clean.warnings) == 1
+    assert "Schematron checks skipped" in clean.warnings[0].message
+    assert "XSD and Schematron" not in clean.warnings[0].message
+    tree = etree.parse(str(lc_pair))
+    etree.SubElement(tree.getroot().find("pds:Identification_Area", NS), f"{{{NS['pds']}}}no_such_element")
+    tree.write(str(lc_pair), xml_declaration=True, encoding="UTF-8")
+    assert "xsd" in {f.rule for f in validate_labels([lc_pair]).errors}
