@@ -37,6 +37,7 @@ from astropy.io import fits
 
 from xsm.products import fitsio
 from xsm.products.errors import InputFormatError, ParameterError, XsmError, warn_user
+from xsm.products.float32sum import rank_in_run
 from xsm.products.gti import GTI
 from xsm.products.met import MJDREF, date_obs_value, met_to_utc_string
 from xsm.products.provenance import Mode, Provenance
@@ -380,15 +381,6 @@ def _finish(bins: np.ndarray, csum: np.ndarray, var: np.ndarray | None, nsub: np
     return time, rate, err, frac
 
 
-def _rank_in_bin(b: np.ndarray) -> np.ndarray:
-    """0 for the first frame of its bin, 1 for the second, ... (frames in time order)."""
-    if b.size == 0:
-        return b
-    new = np.r_[True, b[1:] != b[:-1]]
-    start = np.maximum.accumulate(np.where(new, np.arange(b.size), 0))
-    return np.arange(b.size) - start
-
-
 # --------------------------------------------------------------------------- standard
 def _frame_gain(params: LightCurveParams, cal: LCCalibration, hk_sel, sa_sel):
     from xsm.products import pi as PI
@@ -634,7 +626,7 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
 def _accumulate_f32(acc: np.ndarray, bins: np.ndarray, term: np.ndarray) -> None:
     """Q11: float32 accumulator, one channel term at a time, frames in order, channels ascending;
     each addition evaluated in double and rounded to float32 (``lightcurve.md`` §3)."""
-    rank = _rank_in_bin(bins)
+    rank = rank_in_run(bins)
     for r in range(int(rank.max()) + 1 if rank.size else 0):
         m = rank == r
         bb = bins[m]

@@ -36,7 +36,7 @@ from xsm.products import arf as arfmod
 from xsm.products import effarea, fitsio, pi
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
 from xsm.products.met import met_to_utc_string
-from xsm.products.parallel import map_threads
+from xsm.products.parallel import imap_threads, map_threads
 from xsm.products.provenance import Mode, Provenance
 from xsm.products.wichmann_hill import WichmannHill
 
@@ -45,7 +45,7 @@ log = logging.getLogger("xsm.spectrum")
 #: Channels of a PI spectrum (EBOUNDS size) and of a PHA spectrum.
 N_PHA = 1024
 #: Counts per chunk of frames in compat dithering (memory bound, ~16 bytes per count).
-COMPAT_CHUNK_COUNTS = 2_000_000
+COMPAT_CHUNK_COUNTS = 1_000_000
 #: Frames per chunk in the default mode (area-corrected spectra draw per frame: smaller chunks).
 DEFAULT_CHUNK_FRAMES = 8192
 AREA_CHUNK_FRAMES = 2048
@@ -391,17 +391,20 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
     if compat:
         counts = np.zeros((R, nchan), dtype=np.float32)
         syssum = np.zeros((R, nchan), dtype=np.float32)
-        wh = WichmannHill()
         lost = events = 0
-        for a, b in _chunks_by_counts(data, rows, words):
+
+        def dither(chunk: tuple[int, int, int]):
+            """Per-frame float32 counts (and syssums) of frames a..b: one Wichmann-Hill stream,
+            entered at the chunk's first draw, so chunks can run on threads (§6.3 order kept)."""
+            a, b, first_draw = chunk
             w = _words(data, rows[a:b], words)
-            events += int(w.sum())
+            lost_here = 0
             if p.is_pi:
-                pf = pi.pi_compat(w, fg.gain[a:b], fg.offset[a:b], cal.grid, wh,
+                pf = pi.pi_compat(w, fg.gain[a:b], fg.offset[a:b], cal.grid, WichmannHill(first_draw),
                                   syserr=cal.syserr if p.addsyserror else None)
                 fc = pf.counts.astype(np.float32)
                 fs = pf.syssum if pf.syssum is not None else None
-                lost += int(pf.out.sum())
+                lost_here = int(pf.out.sum())
             else:
                 fc = np.zeros((b - a, N_PHA), dtype=np.float32)
                 fc[:, :w.shape[1]] = w
@@ -411,6 +414,14 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
                 fc = (fc / r).astype(np.float32)
                 if fs is not None:
                     fs = (fs / r).astype(np.float32)
+            return a, b, fc, fs, int(w.sum(dtype=np.int64)), lost_here
+
+        chunks = list(_chunks_by_counts(data, rows, words, COMPAT_CHUNK_COUNTS))
+        # chunks dithered on threads, a few ahead; their float32 sums (Q11) accumulated here in
+        # frame order, as the reference does
+        for a, b, fc, fs, n_events, n_lost in imap_threads(dither, chunks):
+            events += n_events
+            lost += n_lost
             _seq_accumulate(counts, row[a:b], fc)
             if fs is not None:
                 _seq_accumulate(syssum, row[a:b], fs)
@@ -599,7 +610,8 @@ def _word_block(data, rows: np.ndarray, words) -> np.ndarray:
 
 
 def _chunks_by_counts(data, rows, words, budget: int = COMPAT_CHUNK_COUNTS):
-    """Frame ranges holding about ``budget`` counts each (compat dithering)."""
+    """Frame ranges ``(a, b, first_draw)`` holding about ``budget`` counts each (compat dithering);
+    ``first_draw`` is the number of counts (deviates drawn) before frame ``a``."""
     from xsm.products.frame import spectrum_words
 
     F = rows.size
@@ -612,10 +624,10 @@ def _chunks_by_counts(data, rows, words, budget: int = COMPAT_CHUNK_COUNTS):
     c = np.cumsum(totals)
     a = 0
     while a < F:
-        base = c[a - 1] if a else 0
+        base = int(c[a - 1]) if a else 0
         b = int(np.searchsorted(c, base + budget, side="right"))
         b = min(F, max(b, a + 1))
-        yield a, b
+        yield a, b, base
         a = b
 
 
