@@ -40,6 +40,7 @@ from xsm.products.errors import InputFormatError, ParameterError, XsmError, warn
 from xsm.products.float32sum import rank_in_run
 from xsm.products.gti import GTI
 from xsm.products.met import MJDREF, date_obs_value, met_to_utc_string
+from xsm.products.parallel import imap_threads
 from xsm.products.provenance import Mode, Provenance
 
 log = logging.getLogger("xsm.lightcurve")
@@ -438,43 +439,48 @@ def _standard(day, sel, params: LightCurveParams, cal: LCCalibration | None, t0,
     csum32 = np.zeros(nbins, dtype=np.float32)
     csum = np.zeros(nbins, dtype=np.float64)
     var = np.zeros(nbins, dtype=np.float64)
-    wh = None
-    if params.enesel and compat:
-        from xsm.products.wichmann_hill import WichmannHill
-
-        wh = WichmannHill()   # a fresh stream per product (spectrum.md §6.3)
     spectra = day.spectra
     F = t.size
-    for a in range(0, F, CHUNK_FRAMES):
-        z = min(F, a + CHUNK_FRAMES)
-        rows = sel[a:z]
-        words = np.asarray(spectra[rows]).astype(np.int64)
-        if params.enesel:
-            if compat:
-                pif = PI.pi_compat(words, fg.gain[a:z], fg.offset[a:z], cal.grid, wh)
-            else:
-                n9 = PI.nine_bit(words, Mode.DEFAULT)
-                # only 9-bit channels whose dithered interval can reach the band need a draw
-                pif = PI.pi_default(n9, fg.gain[a:z], fg.offset[a:z], cal.grid, rng)
+    dither = params.enesel and compat
+    if dither:
+        # bounded by counts (a flare's frames hold ten times more), each chunk entering the
+        # one-deviate-per-count Wichmann-Hill stream at its own first draw (spectrum.md §6.3)
+        from xsm.products.wichmann_hill import WichmannHill
+
+        chunks = PI.chunks_by_counts(spectra, sel)
+    else:
+        chunks = [(a, min(F, a + CHUNK_FRAMES), 0) for a in range(0, F, CHUNK_FRAMES)]
+
+    def terms(chunk):
+        """Frames a..z: per-frame band terms n/r and n/r² (``(frames, channels)`` in compat,
+        summed over the band otherwise)."""
+        a, z, first_draw = chunk
+        words = np.asarray(spectra[sel[a:z]]).astype(np.int64)
+        if params.enesel:   # compat here: the default mode's energy selection is elsewhere
+            pif = PI.pi_compat(words, fg.gain[a:z], fg.offset[a:z], cal.grid, WichmannHill(first_draw))
             n_band = pif.counts[:, lo_c:hi_c].astype(np.float64)
         else:
             full = np.zeros((z - a, 1024), dtype=np.float64)
             full[:, :words.shape[1]] = words[:, :1024]
             n_band = full[:, lo_c:hi_c]
+        term = vterm = n_band
         if params.areascal:
             r = np.asarray(cal.relarea(theta[a:z], phi[a:z], rpos[a:z], grid_name),
                            dtype=np.float64)[:, lo_c:hi_c]
             term = n_band / r
             vterm = n_band / (r * r)
-        else:
-            term = n_band
-            vterm = n_band
+        if compat:
+            return a, z, term, None
+        return a, z, term.sum(axis=1), vterm.sum(axis=1)
+
+    # chunks on threads, a few ahead; the sums here, in frame order (Q11 in compat)
+    for a, z, term, vsum in imap_threads(terms, chunks):
         bb = b[a:z]
         if compat:
             _accumulate_f32(csum32, bb, term)
         else:
-            csum += np.bincount(bb, weights=term.sum(axis=1), minlength=nbins)
-            var += np.bincount(bb, weights=vterm.sum(axis=1), minlength=nbins)
+            csum += np.bincount(bb, weights=term, minlength=nbins)
+            var += np.bincount(bb, weights=vsum, minlength=nbins)
     if compat:
         return csum32, None, nframes, info
     return csum, var, nframes, info

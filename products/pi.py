@@ -284,6 +284,37 @@ def _segmented_f32_sum(keys: np.ndarray, values: np.ndarray, size: int) -> np.nd
     return out
 
 
+#: Counts per chunk of frames in compat dithering: each count in flight holds ~100 bytes of
+#: per-count arrays (index, deviate, energy, bin), so a chunk stays near 100 MB.
+COMPAT_CHUNK_COUNTS = 1_000_000
+
+
+def chunks_by_counts(words, rows: np.ndarray, budget: int | None = None) -> list[tuple[int, int, int]]:
+    """Ranges ``(a, b, first_draw)`` of ``rows`` holding about ``budget`` counts each.
+
+    ``words``: the ``(N, 963)`` spectrum words (a big-endian view is fine); ``rows``: the frames
+    used, in order. ``first_draw`` is the number of counts before ``rows[a]``: where a chunk
+    enters the compat dithering's one deviate per count stream (``spectrum.md`` §6.3), so
+    chunks can be dithered independently. A frame with more than ``budget`` counts is a chunk
+    of its own.
+    """
+    budget = COMPAT_CHUNK_COUNTS if budget is None else int(budget)
+    F = rows.size
+    totals = np.empty(F, dtype=np.int64)
+    for a in range(0, F, 16384):
+        b = min(F, a + 16384)
+        totals[a:b] = np.asarray(words[rows[a:b]]).sum(axis=1, dtype=np.int64)
+    c = np.cumsum(totals)
+    out = []
+    a = 0
+    while a < F:
+        base = int(c[a - 1]) if a else 0
+        b = min(F, max(int(np.searchsorted(c, base + budget, side="right")), a + 1))
+        out.append((a, b, base))
+        a = b
+    return out
+
+
 def pi_compat(spec, gain, offset, grid: PIGrid, wh: WichmannHill, *, syserr=None,
               chunk_counts: int = 20_000_000) -> PIFrames:
     """Reference PHA -> PI dithering of ``(F, C)`` PHA counts (C = 963 words or 1024).

@@ -35,6 +35,7 @@ from astropy.io import fits
 from xsm.products import arf as arfmod
 from xsm.products import effarea, fitsio, pi
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
+from xsm.products.frame import spectrum_view
 from xsm.products.met import met_to_utc_string
 from xsm.products.parallel import imap_threads, map_threads
 from xsm.products.provenance import Mode, Provenance
@@ -44,8 +45,6 @@ log = logging.getLogger("xsm.spectrum")
 
 #: Channels of a PI spectrum (EBOUNDS size) and of a PHA spectrum.
 N_PHA = 1024
-#: Counts per chunk of frames in compat dithering (memory bound, ~16 bytes per count).
-COMPAT_CHUNK_COUNTS = 1_000_000
 #: Frames per chunk in the default mode (area-corrected spectra draw per frame: smaller chunks).
 DEFAULT_CHUNK_FRAMES = 8192
 AREA_CHUNK_FRAMES = 2048
@@ -416,7 +415,7 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
                     fs = (fs / r).astype(np.float32)
             return a, b, fc, fs, int(w.sum(dtype=np.int64)), lost_here
 
-        chunks = list(_chunks_by_counts(data, rows, words, COMPAT_CHUNK_COUNTS))
+        chunks = pi.chunks_by_counts(spectrum_view(data) if words is None else words, rows)
         # chunks dithered on threads, a few ahead; their float32 sums (Q11) accumulated here in
         # frame order, as the reference does
         for a, b, fc, fs, n_events, n_lost in imap_threads(dither, chunks):
@@ -601,34 +600,10 @@ def _word_block(data, rows: np.ndarray, words) -> np.ndarray:
     """The spectrum words of the ascending frame indices ``rows``, as stored (big-endian uint16,
     or ``words``' type): a view when they are one run of frames (one GTI interval), else a copy.
     """
-    from xsm.products.frame import spectrum_view
-
     src = spectrum_view(data) if words is None else words
     if rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1:
         return src[int(rows[0]):int(rows[-1]) + 1]
     return np.asarray(src[rows])
-
-
-def _chunks_by_counts(data, rows, words, budget: int = COMPAT_CHUNK_COUNTS):
-    """Frame ranges ``(a, b, first_draw)`` holding about ``budget`` counts each (compat dithering);
-    ``first_draw`` is the number of counts (deviates drawn) before frame ``a``."""
-    from xsm.products.frame import spectrum_words
-
-    F = rows.size
-    step = 16384
-    totals = np.empty(F, dtype=np.int64)
-    for a in range(0, F, step):
-        b = min(F, a + step)
-        w = words[rows[a:b]] if words is not None else spectrum_words(data[rows[a:b]])
-        totals[a:b] = w.sum(axis=1)
-    c = np.cumsum(totals)
-    a = 0
-    while a < F:
-        base = int(c[a - 1]) if a else 0
-        b = int(np.searchsorted(c, base + budget, side="right"))
-        b = min(F, max(b, a + 1))
-        yield a, b, base
-        a = b
 
 
 # --------------------------------------------------------------------------- FITS edges

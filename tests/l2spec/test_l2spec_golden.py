@@ -88,12 +88,12 @@ def test_every_golden_spectrum_is_covered():
 def test_compat_chunks_on_threads_still_equal_golden(specfile, monkeypatch):
     """Compat chunks enter the Wichmann-Hill stream at their own first draw and run on threads;
     the float32 sums stay in frame order: small chunks on 1 or 3 threads give the golden counts."""
-    from xsm.products import spectrum as S
+    from xsm.products import pi
 
     run = find_run("short_flare", specfile)
     with fits.open(GOLDEN / "short_flare" / specfile) as r:
         ref = np.array(r["SPECTRUM"].data["COUNTS"])
-    monkeypatch.setattr(S, "COMPAT_CHUNK_COUNTS", 100_000)   # a dozen chunks
+    monkeypatch.setattr(pi, "COMPAT_CHUNK_COUNTS", 100_000)   # a hundred chunks
     for threads in ("1", "3"):
         monkeypatch.setenv("XSM_THREADS", threads)
         spec = run_spectrum("short_flare", run, Mode.XSMDAS_1_2)
