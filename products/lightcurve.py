@@ -248,11 +248,18 @@ class _FastRelArea:
         inv_scale = 1.0 / terms.scale
         for u, cell in enumerate(ucell):
             rows = None if ucell.size == 1 else np.flatnonzero(ci == u)
+            if rows is not None and rows[-1] - rows[0] == rows.size - 1:
+                rows = slice(int(rows[0]), int(rows[-1]) + 1)   # one run of frames: a view
             ic = terms.inv_c[:, None] if rows is None else terms.inv_c[rows][:, None]
             B = (float(P.be[cell]) * self.mbe + float(P.deadsi[cell]) * self.msi
                  + float(P.sio2[cell]) * self.msio)
             D = float(P.detsi[cell]) * self.msi
-            r = out if rows is None else np.empty((rows.size, B.size))
+            if rows is None:
+                r = out
+            elif isinstance(rows, slice):
+                r = out[rows]                      # computed in place
+            else:
+                r = np.empty((rows.size, B.size))  # scattered into out below
             np.multiply(ic, B[None, :], out=r)
             np.exp(r, out=r)
             # 1 - exp(-D/c) is exactly 1.0 in double once D/c > 40: skip those energies
@@ -267,7 +274,7 @@ class _FastRelArea:
                 r[:, need] /= t
             r *= a0
             r *= (inv_scale[:, None] if rows is None else inv_scale[rows][:, None])
-            if rows is not None:
+            if rows is not None and not isinstance(rows, slice):
                 out[rows] = r
         if not self.good.all():
             out[:, ~self.good] = 1.0
