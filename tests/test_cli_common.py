@@ -127,6 +127,11 @@ def test_main_builds_only_the_requested_area(monkeypatch, capsys):
     built = []
     real = cli.build_app
     monkeypatch.setattr(cli, "build_app", lambda areas=cli.AREAS: built.append(areas) or real(areas))
+
+    def leave(code):   # the quick exit would end pytest itself
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli, "_leave", leave)
     monkeypatch.setattr("sys.argv", ["xsm", "l2", "--help"])
     with pytest.raises(SystemExit) as e:
         cli.main()
@@ -161,3 +166,25 @@ def test_file_digests_from_a_memory_map_equal_hashlib(tmp_path):
     writer.start()
     assert file_md5(tmp_path / "fifo") == hashlib.md5(b"xsm").hexdigest()
     writer.join()
+
+
+def test_quick_exit_of_product_commands_keeps_outputs_and_exit_codes(golden_dir, tmp_path):
+    """``xsm l2 ...`` leaves without the interpreter's teardown: the product is written, stdout
+    (a pipe here) is flushed, the exit code is kept, atexit handlers still run."""
+    import subprocess
+    import sys
+
+    hk = golden_dir / "short_quiet" / "ch2_xsm_20210905_v1_level1.hk"
+    cmd = [sys.executable, "-m", "xsm.archive.cli", "l2", "gti", str(hk), "-o", str(tmp_path / "a.gti")]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("gti: ") and (tmp_path / "a.gti").is_file()
+    r = subprocess.run(cmd[:5] + [str(tmp_path / "none.hk"), "-o", str(tmp_path / "b.gti")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "none.hk" in r.stderr
+    assert not (tmp_path / "b.gti").exists()
+    # atexit handlers run before the quick exit
+    code = ("import atexit, sys; atexit.register(lambda: print('atexit ran')); "
+            "sys.argv = ['xsm', 'l2', '--help']; from xsm.archive.cli import main; main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.rstrip().endswith("atexit ran")

@@ -90,7 +90,53 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+#: Commands that only read inputs and write product files: they leave without the interpreter's
+#: teardown (see :func:`_leave`).
+QUICK_EXIT_COMMANDS = frozenset({"l1", "l2"})
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _leave(code: int) -> None:
+    """Exit now, skipping the interpreter's teardown of every loaded module and object (about
+    0.1 s once numpy and astropy are loaded, a fifth of a short task like ``xsm l2 gti``).
+
+    What a normal exit guarantees still holds: logging is flushed, the ``atexit`` handlers run
+    (temporary folders of ``weakref.finalize``, for instance), stdout and stderr are flushed.
+    With a non-daemon thread still alive, the normal exit (which waits for it) is used instead.
+    """
+    import atexit
+    import logging
+    import os
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    logging.shutdown()
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if run_exitfuncs is None:   # not CPython: keep the normal exit
+        sys.exit(code)
+    run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
     """Entry point of the ``xsm`` console script."""
     command = _requested_command(sys.argv[1:])
-    build_app(COMMANDS[command] if command in COMMANDS else AREAS)()
+    try:
+        build_app(COMMANDS[command] if command in COMMANDS else AREAS)()
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    if command in QUICK_EXIT_COMMANDS:
+        _leave(code)
+    sys.exit(code)
