@@ -35,6 +35,7 @@ from astropy.io import fits
 from xsm.products import arf as arfmod
 from xsm.products import effarea, fitsio, pi
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
+from xsm.products.float32sum import accumulate_rows_f32
 from xsm.products.frame import spectrum_view
 from xsm.products.met import met_to_utc_string
 from xsm.products.parallel import imap_threads, map_threads
@@ -303,18 +304,6 @@ def _col(table, name: str) -> np.ndarray:
         raise InputFormatError(f"table lacks column {name}") from None
 
 
-def _seq_accumulate(acc: np.ndarray, rows: np.ndarray, block: np.ndarray) -> None:
-    """``acc[rows[i]] += block[i]`` frame by frame in float32 (reference rounding, Q11).
-
-    ``rows`` is non-decreasing."""
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    ends = np.r_[starts[1:], rows.size]
-    for a, b in zip(starts, ends):
-        g = rows[a]
-        stack = np.concatenate([acc[g][None, :], block[a:b].astype(np.float32)], axis=0)
-        acc[g] = np.add.accumulate(stack, axis=0, dtype=np.float32)[-1]
-
-
 def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, words=None) -> Spectrum:
     """Make a spectrum from an in-memory level-1 day (pure: no file access).
 
@@ -421,9 +410,9 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
         for a, b, fc, fs, n_events, n_lost in imap_threads(dither, chunks):
             events += n_events
             lost += n_lost
-            _seq_accumulate(counts, row[a:b], fc)
+            accumulate_rows_f32(counts, row[a:b], fc)
             if fs is not None:
-                _seq_accumulate(syssum, row[a:b], fs)
+                accumulate_rows_f32(syssum, row[a:b], fs)
         stat = np.sqrt(counts).astype(np.float32)  # Q12: sqrt of scaled counts
         with np.errstate(invalid="ignore", divide="ignore"):
             syserr = np.where(counts > 0, syssum / counts, 0).astype(np.float32)

@@ -17,7 +17,8 @@ from xsm.products.errors import ParameterError
 from xsm.products.frame import spectrum_words
 from xsm.products.met import date_obs_value
 from xsm.products.provenance import Mode
-from xsm.products.spectrum import SpectrumParams, _seq_accumulate, read_spectrum, write_spectrum
+from xsm.products.float32sum import accumulate_rows_f32
+from xsm.products.spectrum import SpectrumParams, read_spectrum, write_spectrum
 
 from .helpers_l2spec import CALDB, all_runs, case_inputs, chi2_pvalue, find_run, run_spectrum
 
@@ -43,7 +44,6 @@ def test_default_conserves_counts_and_agrees_with_compat(case, specfile, tmp_pat
         assert int(d.counts.sum()) + kw["OUTCNTS"] + kw["OVFCNTS"] + kw["ULDCNTS"] == d.events
         assert int(c.counts.sum(dtype=np.float64)) + c.lost == c.events
         # Q10: the overflow and ULD words are in compat COUNTS, in default keywords only
-        day = case_inputs(case)[0]
         assert kw["OVFCNTS"] + kw["ULDCNTS"] > 0 or case == "calsource"
         # the two spectra agree within Poisson statistics (below the Q10 feature)
         k = _grid_channels_below(Q10_EMAX)
@@ -184,9 +184,26 @@ def test_q10_overflow_and_uld_words():
 def test_q11_float32_accumulation_loses_counts_above_2_24():
     block = np.full((3, 2), 2 ** 23 + 1, dtype=np.int64)
     acc = np.zeros((1, 2), dtype=np.float32)
-    _seq_accumulate(acc, np.zeros(3, dtype=np.int64), block)
+    accumulate_rows_f32(acc, np.zeros(3, dtype=np.int64), block.astype(np.float32))
     assert int(acc[0, 0]) != int(block[:, 0].sum())  # compat: float32 rounding
     assert int(block.sum(0)[0]) == 3 * (2 ** 23 + 1)  # default: int64
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [[0] * 40 + [1] * 25 + [3] * 3,            # few long rows
+                                  list(np.repeat(np.arange(30), 2)) + [31]])  # many short ones
+def test_float32_row_sums_equal_the_reference_loop(dtype, rows):
+    """Both ways of accumulate_rows_f32 equal the reference: each term added in double, then
+    rounded to float32, frame after frame."""
+    rng = np.random.default_rng(3)
+    rows = np.asarray(rows)
+    block = (rng.random((rows.size, 7)) * 10.0 ** rng.integers(-3, 8, (rows.size, 1))).astype(dtype)
+    want = rng.random((rows.max() + 1, 7)).astype(np.float32) * 1e6
+    got = want.copy()
+    for i, g in enumerate(rows):
+        want[g] = (want[g].astype(np.float64) + block[i].astype(np.float64)).astype(np.float32)
+    accumulate_rows_f32(got, rows, block)
+    assert np.array_equal(got, want)
 
 
 def test_q12_area_corrected_errors_are_propagated():
