@@ -25,7 +25,6 @@ positions of the time-tag repair rule.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import dataclasses
 import hashlib
@@ -49,7 +48,7 @@ from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.fitsio import atomic_path, history_block
 from xsm.products.met import EPOCH, IST_OFFSET_S, SECONDS_PER_DAY, met_to_utc_string, utc_string_from_ns
 from xsm.products.parallel import map_threads
-from xsm.products.provenance import InputDigests, Mode, Provenance, file_md5, stream_digests
+from xsm.products.provenance import InputDigests, Mode, Provenance, file_md5, in_background, stream_digests
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +328,6 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsm-md5")
 
 
 def write_session(out_dir: str | Path, sid: str, segments: Sequence[np.ndarray | bytes | Path],
@@ -773,7 +771,7 @@ def _check_package(path: Path, keep: frozenset[str]
                 if kind in keep:
                     data = contents[name] = tar.extractfile(members[name]).read()
                     # md5 of large segments runs beside the decoding (hashlib releases the GIL)
-                    digests[name] = (md5, _POOL.submit(_md5, data) if len(data) > (1 << 22) else _md5(data))
+                    digests[name] = (md5, in_background(_md5, data) if len(data) > (1 << 22) else _md5(data))
                 else:  # only checked: hashed in chunks, never held whole
                     with tar.extractfile(members[name]) as f:
                         digests[name] = (md5, stream_digests(f, ("md5",))["md5"])

@@ -169,19 +169,28 @@ class InputDigests:
         return out
 
 
-def digests_in_background(paths: Iterable[str | Path | None]):
-    """Start computing ``{basename: md5}`` of ``paths`` in a worker thread; returns a Future.
+def in_background(func, *args):
+    """``func(*args)`` on a worker thread of its own, which ends with the work; returns a Future.
 
-    hashlib releases the GIL on large buffers, so on a multi-core machine the ~0.3 s of a
-    180 MB level-1 day overlaps the product's computation instead of adding to it. Call
-    ``.result()`` just before writing (with :func:`recorded_inputs`).
+    For hashing (hashlib releases the GIL on large buffers) beside the main work.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsm-md5")
-    future = pool.submit(InputDigests(), [p for p in paths if p is not None])
-    pool.shutdown(wait=False)
-    return future
+    try:
+        return pool.submit(func, *args)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def digests_in_background(paths: Iterable[str | Path | None]):
+    """Start computing ``{basename: md5}`` of ``paths`` in a worker thread; returns a Future.
+
+    The files are hashed from memory maps (:func:`file_digests`), so on a multi-core machine the
+    ~0.3 s of a 180 MB level-1 day overlaps the imports and the product's computation instead
+    of adding to them. Call ``.result()`` just before writing (with :func:`recorded_inputs`).
+    """
+    return in_background(InputDigests(), [p for p in paths if p is not None])
 
 
 _RECORDED_INPUTS: contextvars.ContextVar[tuple] = contextvars.ContextVar("xsm_recorded_inputs", default=())
