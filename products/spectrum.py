@@ -310,7 +310,7 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
     ``day``: a :class:`xsm.products.level1.Level1Day` (``time``, ``data`` uint8[N, 2048],
     ``header``); ``hk``/``sa``: tables indexable by column name, row-aligned with ``day``
     (``sa`` may be None when not needed); ``gti``: a :class:`xsm.products.gti.GTI` or (K, 2) pairs;
-    ``words``: optional pre-decoded ``spectrum_words(day.data)`` (``(N, 963)``) to avoid decoding twice.
+    ``words``: optional ``(N, 963)`` spectrum words of ``day.data`` (a view or decoded array).
     """
     p = params.validated()
     compat = p.compat
@@ -385,7 +385,7 @@ def make_spectrum(day, hk, sa, gti, params: SpectrumParams, cal: SpecCal, *, wor
             """Per-frame float32 counts (and syssums) of frames a..b: one Wichmann-Hill stream,
             entered at the chunk's first draw, so chunks can run on threads (§6.3 order kept)."""
             a, b, first_draw = chunk
-            w = _words(data, rows[a:b], words)
+            w = _word_block(data, rows[a:b], words)
             lost_here = 0
             if p.is_pi:
                 pf = pi.pi_compat(w, fg.gain[a:b], fg.offset[a:b], cal.grid, WichmannHill(first_draw),
@@ -575,14 +575,6 @@ def _relative(theta, phi, detposr, cal: SpecCal, coef, a0, p: SpectrumParams) ->
     if not good.all():
         a[:, ~good] = 1.0
     return a
-
-
-def _words(data, rows, words, dtype=np.int64) -> np.ndarray:
-    from xsm.products.frame import spectrum_words
-
-    if words is not None:
-        return np.asarray(words[rows])
-    return spectrum_words(data[rows], dtype=dtype)
 
 
 def _word_block(data, rows: np.ndarray, words) -> np.ndarray:
