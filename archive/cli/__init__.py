@@ -124,8 +124,11 @@ def _leave(code: int) -> None:
     if run_exitfuncs is None:   # not CPython: keep the normal exit
         sys.exit(code)
     run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a closed pipe (| head) or stream: nothing more to say
+            pass
     os._exit(code)
 
 
