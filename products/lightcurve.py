@@ -549,7 +549,9 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
     cat[simple_u & split & (p1u >= 1.0)] = _CH_MOVE
     cat[~simple_u] = _CH_SEQUENTIAL
     base_col = np.where(simple_u, idx0, 0).ravel()
-    idx0, cat, k0f, p1f = idx0.ravel(), cat.ravel(), k0u.ravel(), p1u.ravel()
+    next_col = (idx0 + 1).ravel()              # the column of PI bin k0 + 1
+    any_move = bool(np.any(cat == _CH_MOVE))
+    cat, k0f, p1f = cat.ravel(), k0u.ravel(), p1u.ravel()
     pf = pu.reshape(-1, pu.shape[-1])
 
     def work(i: int):
@@ -580,8 +582,7 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         # the (frame, channel) cells holding counts, row-major (flat indices: several times
         # faster than a 2-D nonzero); everything below is per such cell, nothing per PI bin
         flat = np.flatnonzero(n9)
-        f = flat // M
-        m = flat - f * M
+        f, m = np.divmod(flat, M)
         cnt = n9.ravel()[flat].astype(np.int64)
         key = ci[f] * M + m if ucell.size > 1 else m
         cm = cat[key]
@@ -590,9 +591,9 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         Wflat = W.ravel()
         row0 = f * nfull
         wa = Wflat[row0 + base_col[key]]
-        wb = Wflat[row0 + idx0[key] + 1]
+        wb = Wflat[row0 + next_col[key]]
         # ... then X1 ~ Binomial(n, p1) of them move to k0 + 1 (all of them when p1 = 1)
-        x1 = np.where(cm == _CH_MOVE, cnt, 0)
+        x1 = np.where(cm == _CH_MOVE, cnt, 0) if any_move else np.zeros_like(cnt)
         draw = cm == _CH_DRAW
         # a single count is a Bernoulli draw: one uniform, ~10x cheaper than numpy's binomial
         # (same distribution; about a quarter of the draws at the usual rates)
