@@ -595,7 +595,7 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         # ... then X1 ~ Binomial(n, p1) of them move to k0 + 1 (all of them when p1 = 1)
         x1 = np.where(cm == _CH_MOVE, cnt, 0) if any_move else np.zeros_like(cnt)
         dr = np.flatnonzero(cm == _CH_DRAW)
-        x1[dr] = PI.binomial_draws(g, cnt[dr], p1f[key[dr]])
+        x1[dr] = PI.binomial_draws(g, cnt[dr], p1f[key[dr]], uncertain=True)   # 0 < p1 < 1
         d = wb - wa
         cf = np.bincount(f, weights=cnt * wa + x1 * d, minlength=nz)
         vf = np.bincount(f, weights=cnt * (wa * wa) + x1 * (d * (wb + wa)), minlength=nz)
