@@ -447,26 +447,17 @@ def pi_default(counts9, gain, offset, grid: PIGrid, rng: np.random.Generator, *,
     return PIFrames(counts, None if syssum is None else syssum.reshape(R, width)[:, :n], out)
 
 
-def binomial_draws(rng: np.random.Generator, n: np.ndarray, p: np.ndarray, *,
-                   uncertain: bool = False) -> np.ndarray:
+def binomial_draws(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     """``X ~ Binomial(n, p)`` element by element (int64), exactly, the cheap cases apart:
     ``p >= 1`` gives ``n`` and ``p <= 0`` gives 0 with no draw, a single count is one uniform
     (a Bernoulli draw, about ten times cheaper than numpy's binomial), the rest numpy's binomial.
-
-    ``uncertain=True``: the caller guarantees ``0 < p < 1`` and ``n >= 1`` (nothing certain to
-    sort out first: fewer passes in a hot loop).
     """
     n = np.asarray(n, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
-    if uncertain:
-        x = np.empty(n.size, dtype=np.int64)
-        single = n == 1
-        rest = ~single
-    else:
-        x = np.where(p >= 1.0, n, 0)
-        random = (p > 0.0) & (p < 1.0) & (n > 0)
-        single = random & (n == 1)
-        rest = random ^ single
+    x = np.where(p >= 1.0, n, 0)
+    random = (p > 0.0) & (p < 1.0) & (n > 0)
+    single = random & (n == 1)
+    rest = random ^ single
     i = np.flatnonzero(single)
     x[i] = rng.random(i.size) < p[i]
     i = np.flatnonzero(rest)
