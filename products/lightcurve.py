@@ -53,8 +53,8 @@ TEND_OFFSET = 0.999
 SUBSAMPLE = 0.1
 N_SUB = 10
 #: Frames processed per chunk. 1024 keeps a chunk's weight table (~4 MB) and per-cell arrays
-#: near the CPU caches: a day costs ~15 % less CPU than with 2048 (and ~25 % less than 4096),
-#: while Python's per-chunk overhead stays negligible.
+#: near the CPU caches: on a day already in memory (the archive's one decode) it costs ~15 %
+#: less CPU than 2048 (a whole ``xsm l2 lightcurve`` process measured the same either way).
 CHUNK_FRAMES = 1024
 #: Energy limit of ``enelow`` (keV; ``lightcurve.md`` §1).
 ENELOW_MAX = 17.396
