@@ -596,8 +596,8 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         wb = Wflat[row0 + next_col[key]]
         # ... then X1 ~ Binomial(n, p1) of them move to k0 + 1 (all of them when p1 = 1)
         x1 = np.where(cm == _CH_MOVE, cnt, 0) if any_move else np.zeros_like(cnt)
-        # pi.binomial_draws' shortcut (a single count is one uniform), inlined: here 0 < p1 < 1
-        # and n >= 1 for every draw cell, and the helper's argument gathers cost 3 ms a chunk
+        # a single count is a Bernoulli draw: one uniform, ~10x cheaper than numpy's binomial
+        # (same distribution; about a quarter of the draws at the usual rates)
         draw = cm == _CH_DRAW
         single = draw & (cnt == 1)
         dr = np.flatnonzero(single)
@@ -619,7 +619,9 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
                 pj = po[:, jj]
                 with np.errstate(invalid="ignore", divide="ignore"):
                     q = np.where(pleft > 0, np.clip(pj / pleft, 0.0, 1.0), 0.0)
-                xj = PI.binomial_draws(g, rem, q)
+                xj = np.where(q >= 1.0, rem, 0)
+                dd = (rem > 0) & (q > 0) & (q < 1.0)
+                xj[dd] = g.binomial(rem[dd], q[dd])
                 rem = rem - xj
                 pleft = pleft - pj
                 wc = Wflat[rf * nfull + np.clip(k0f[ko] + jj, -1, grid.n + 2) + 1]

@@ -430,7 +430,7 @@ def pi_default(counts9, gain, offset, grid: PIGrid, rng: np.random.Generator, *,
             q = np.where(pleft > 0, np.clip(pj / pleft, 0.0, 1.0), 0.0)
         act = np.flatnonzero((remaining > 0) & (q > 0))
         if act.size:
-            draw = binomial_draws(rng, remaining[act], q[act])
+            draw = rng.binomial(remaining[act], q[act])
             remaining[act] -= draw
             keys.append(base[act] + np.clip(k0[act] + j, 0, width - 1))
             draws.append(draw)
@@ -445,21 +445,3 @@ def pi_default(counts9, gain, offset, grid: PIGrid, rng: np.random.Generator, *,
     out = np.bincount(row, weights=remaining, minlength=R).astype(np.int64)
     counts = counts.reshape(R, width)[:, :n]
     return PIFrames(counts, None if syssum is None else syssum.reshape(R, width)[:, :n], out)
-
-
-def binomial_draws(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """``X ~ Binomial(n, p)`` element by element (int64), exactly, the cheap cases apart:
-    ``p >= 1`` gives ``n`` and ``p <= 0`` gives 0 with no draw, a single count is one uniform
-    (a Bernoulli draw, about ten times cheaper than numpy's binomial), the rest numpy's binomial.
-    """
-    n = np.asarray(n, dtype=np.int64)
-    p = np.asarray(p, dtype=np.float64)
-    x = np.where(p >= 1.0, n, 0)
-    random = (p > 0.0) & (p < 1.0) & (n > 0)
-    single = random & (n == 1)
-    rest = random ^ single
-    i = np.flatnonzero(single)
-    x[i] = rng.random(i.size) < p[i]
-    i = np.flatnonzero(rest)
-    x[i] = rng.binomial(n[i], p[i])
-    return x

@@ -91,20 +91,3 @@ def test_real_user_spectra_and_arfs_read(realdata_dir):
         assert a.specresp.shape == (1, 3000) and a.specresp.max() > 1e-4
         assert s.keywords["ANCRFILE"] == p.with_suffix(".arf").name
 
-
-def test_binomial_draws_exact_cases_and_distribution():
-    """Certain outcomes need no draw; single counts (one uniform) and the rest (numpy's
-    binomial) follow Binomial(n, p): a chi-square against the exact probabilities."""
-    from scipy.stats import binom
-
-    from xsm.products.pi import binomial_draws
-
-    rng = np.random.default_rng(5)
-    n = np.array([0, 3, 4, 7, 0])
-    p = np.array([0.5, 0.0, 1.0, 1.0, 1.0])
-    assert binomial_draws(rng, n, p).tolist() == [0, 0, 4, 7, 0]
-    for size, prob in ((1, 0.3), (1, 0.97), (6, 0.42)):
-        x = binomial_draws(rng, np.full(200_000, size), np.full(200_000, prob))
-        observed = np.bincount(x, minlength=size + 1)
-        expected = binom.pmf(np.arange(size + 1), size, prob) * x.size
-        assert chisquare(observed, expected).pvalue > 1e-3, (size, prob)
