@@ -120,6 +120,28 @@ def compat_option(help: str = COMPAT_HELP):
     return typer.Option(None, "--compat", metavar="xsmdas-1.2", help=help)
 
 
+def seed_option():
+    """The ``--seed`` option of the default mode's random generator."""
+    return typer.Option(None, help="Seed of the default mode's random generator.")
+
+
+def clobber_option():
+    """``--clobber/--no-clobber`` (on by default, as in XSMDAS; checked by :func:`refuse_existing`)."""
+    return typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs.")
+
+
+@contextmanager
+def warnings_shown():
+    """Collect the library's warnings of a block and print each once, in yellow, at its end."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+
+
 def mode_of(compat: str | None) -> Mode:
     """Processing mode of a ``--compat`` value: None -> DEFAULT, 'xsmdas-1.2' -> XSMDAS_1_2."""
     if compat in (None, "", "default"):

@@ -10,17 +10,12 @@ from pathlib import Path
 
 import typer
 
-from xsm.archive.cli.common import (compat_option, console, err_console, handle_errors, level1_sibling,
-                                    mode_of, refuse_existing)
+from xsm.archive.cli.common import (clobber_option, compat_option, console, handle_errors, level1_sibling,
+                                    mode_of, refuse_existing, seed_option, warnings_shown)
 from xsm.products.provenance import digests_in_background, recorded_inputs
 
 app = typer.Typer(help="Level-2 products: GTIs, spectra with ARFs, light curves, added spectra.",
                   no_args_is_help=True)
-
-
-def _show_warnings(caught) -> None:
-    for w in caught:
-        err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
 
 
 @app.command("gti")
@@ -34,11 +29,9 @@ def gti_cmd(
     usergti: Path | None = typer.Option(None, "--user-gti", help="ASCII file of 'tstart tstop' MET pairs."),
     usesunang: bool = typer.Option(True, "--usesunang/--no-usesunang", help="Use the sun-angle parameters."),
     compat: str | None = compat_option(),
-    clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite an existing output."),
+    clobber: bool = clobber_option(),
 ) -> None:
     """Good time intervals: continuity, mandatory, filter-file and user GTIs, intersected."""
-    import warnings
-
     mode = mode_of(compat)
     refuse_existing(gtifile, clobber)
     safile = safile or level1_sibling(hkfile, ".sa")
@@ -53,11 +46,9 @@ def gti_cmd(
                          gtifile=gtifile.name, filterfile=ff.name,
                          usergtifile=usergti.name if usergti else "-", usesunang=usesunang,
                          clobber=clobber)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_shown():
         res = G.make_gti(hk, sa, ff, usergti=usergti, usesunang=usesunang, mode=mode,
                          hk_header=hk_header, params=params)
-    _show_warnings(caught)
     with recorded_inputs(md5.result()):
         out = G.write_gti(res, gtifile, overwrite=clobber)
     console.print(f"gti: {out} ({len(res.gti)} interval(s), exposure {res.gti.exposure:.3f} s)",
@@ -84,12 +75,10 @@ def lightcurve_cmd(
     sourcetype: str = typer.Option("sun", help="sun (GAIN) or cal (CALGAIN); default mode only (Q24)."),
     caldb: Path | None = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB)."),
     compat: str | None = compat_option(),
-    seed: int | None = typer.Option(None, help="Seed of the default mode's random generator."),
-    clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite an existing output."),
+    seed: int | None = seed_option(),
+    clobber: bool = clobber_option(),
 ) -> None:
     """Standard (energy/channel band, area scaling) or high-res (100 ms coarse bands) light curve."""
-    import warnings
-
     mode = mode_of(compat)
     refuse_existing(lcfile, clobber)
     hkfile = hkfile or level1_sibling(l1file, ".hk")
@@ -122,10 +111,8 @@ def lightcurve_cmd(
         cal = LC.LCCalibration(version=ctx.version)
     else:
         cal = LC.lc_calibration(ctx, mode)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_shown():
         lc = LC.make_lightcurve(day, gti, p, cal)
-    _show_warnings(caught)
     with recorded_inputs(md5.result()):
         out = LC.write_lightcurve(lc, lcfile, overwrite=clobber)
     console.print(f"lightcurve: {out} ({', '.join(f'{b.extname} {len(b)} rows' for b in lc.bands)})",
@@ -145,23 +132,19 @@ def addspec_cmd(
     caldbver: str | None = typer.Option(None, "--caldbver",
                                         help="Compat: CALDBVER to record (the installed CALDB's, Q22)."),
     compat: str | None = compat_option(),
-    clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs."),
+    clobber: bool = clobber_option(),
 ) -> None:
     """Add type-I spectra (and their ARFs) across days."""
-    import warnings
-
     from xsm.products import addspec as A
     from xsm.products.errors import ParameterError
 
     mode = mode_of(compat)
     if bool(spectra) == bool(listfile):
         raise ParameterError("give either input spectra or --list FILE (not both, not neither)")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_shown():
         added, s, a = A.addspec(listfile if listfile else list(spectra), specfile, arffile=arffile,
                                 addarf=addarf, mode=mode, arf_weighting=weighting, caldbver=caldbver,
                                 overwrite=clobber)
-    _show_warnings(caught)
     console.print(f"addspec: {s} ({len(added.inputs)} spectra, exposure {added.exposure:.0f} s)"
                   + (f"; ARF: {a}" if a else ""), highlight=False)
 
@@ -177,8 +160,8 @@ def standard_cmd(
     version: int = typer.Option(1, help="Processing version in the file names (vN)."),
     caldb: Path | None = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB)."),
     compat: str | None = compat_option(),
-    seed: int | None = typer.Option(None, help="Seed of the default mode's random generator."),
-    clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs."),
+    seed: int | None = seed_option(),
+    clobber: bool = clobber_option(),
 ) -> None:
     """Every standard product of a day (GTI, type-II 60 s spectrum, 1 s and high-res LCs), one read."""
     from xsm.products import level2 as L2

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import typer
 
-from xsm.archive.cli.common import (attach_command, compat_option, console, level1_sibling, mode_of,
-                                    refuse_existing)
+from xsm.archive.cli.common import (attach_command, clobber_option, compat_option, console, level1_sibling,
+                                    mode_of, refuse_existing, seed_option)
 
 
 def spectrum(
@@ -35,9 +35,9 @@ def spectrum(
     addsyserror: bool = typer.Option(True, "--syserr/--no-syserr", help="Add systematic errors (PI)."),
     caldb: Path | None = typer.Option(None, "--caldb", help="CALDB root (default $XSM_CALDB)."),
     compat: str | None = compat_option(),
-    seed: int | None = typer.Option(None, help="Seed of the default mode's random generator."),
+    seed: int | None = seed_option(),
     dety_policy: str = typer.Option("clamp", help="Effective-area cells for DETY > 0: clamp or mirror."),
-    clobber: bool = typer.Option(True, "--clobber/--no-clobber", help="Overwrite existing outputs."),
+    clobber: bool = clobber_option(),
 ) -> None:
     """Make a PI or PHA spectrum (type I or II) with its ARF, or area-corrected."""
     from xsm.products.provenance import digests_in_background, recorded_inputs
