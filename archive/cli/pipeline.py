@@ -39,13 +39,16 @@ def _progress(quiet: bool):
 
 
 def _report(summary, json_out: bool) -> None:
+    """Print a run's summary; exit 1 when any item failed."""
     if json_out:
         print_json(summary.to_dict())
-        return
-    done = ", ".join(f"{k} {v}" for k, v in summary.done.items()) or "nothing to do"
-    console.print(f"pipeline: {summary.synced} new package(s); done: {done}", highlight=False)
+    else:
+        done = ", ".join(f"{k} {v}" for k, v in summary.done.items()) or "nothing to do"
+        console.print(f"pipeline: {summary.synced} new package(s); done: {done}", highlight=False)
+        if summary.failed:
+            console.print(f"[red]{len(summary.failed)} failed[/] (see `xsm pipeline status`)")
     if summary.failed:
-        console.print(f"[red]{len(summary.failed)} failed[/] (see `xsm pipeline status`)")
+        raise typer.Exit(1)
 
 
 @app.command("run")
@@ -74,8 +77,6 @@ def run_cmd(
         console.print("stopped; the next run resumes where this one stopped")
         raise typer.Exit(130) from None
     _report(summary, json_out)
-    if summary.failed:
-        raise typer.Exit(1)
 
 
 @app.command("status")
@@ -133,8 +134,6 @@ def _process_queues(cfg, json_out: bool) -> None:
 
     summary = process(cfg, progress=_progress(json_out))
     _report(summary, json_out)
-    if summary.failed:
-        raise typer.Exit(1)
 
 
 @app.command("rerun")
