@@ -33,8 +33,14 @@ class SummaryHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
-        top = path.lstrip("/").split("/", 1)[0]
-        if top in HIDDEN or top.startswith(".") or path.endswith("/"):
+        # judge the file the request resolves to (after %-decoding and normalisation), not its text
+        target = Path(self.translate_path(self.path))
+        try:
+            parts = target.relative_to(self.directory).parts
+        except ValueError:
+            parts = ()
+        if (not parts or parts[0] in HIDDEN or any(p.startswith(".") for p in parts)
+                or path.endswith("/") or target.is_dir()):
             self.send_error(404, "not served")
             return None
         return super().send_head()

@@ -87,7 +87,8 @@ def test_day_page_screenshot_shows_the_plots(served, tmp_path):
 def test_server_is_read_only_and_hides_the_catalog(served):
     with urllib.request.urlopen(f"{served}/") as r:  # redirect to the index
         assert r.geturl().endswith("/summary/index.html") and b"XSM archive summary" in r.read()
-    for path in ("/archive.duckdb", "/pipeline/lock", "/summary/"):
+    for path in ("/archive.duckdb", "/pipeline/lock", "/summary/", "/summary",
+                 "/%70ipeline/lock", "/archive%2Educkdb", "/summary/../archive.duckdb"):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"{served}{path}")
         assert e.value.code == 404
