@@ -56,7 +56,7 @@ def _onaxis_arf(caldb, met: float, mode: Mode) -> tuple[np.ndarray, np.ndarray, 
     from xsm.products import effarea
     from xsm.products.arf import arf_energy_grid
 
-    ctx = calibration_context(met, caldb, rule="reference" if mode == Mode.XSMDAS_1_2 else "default")
+    ctx = calibration_context(met, caldb, rule=mode)
     a0 = effarea.onaxis_area(effarea.area_params(ctx.path("EFFAREAPAR")),
                              effarea.abs_coef(ctx.path("ABSCOEF"), "RSP")).astype(np.float32)
     lo, hi = arf_energy_grid(mode)

@@ -227,7 +227,7 @@ def calibration_key(caldb, day: str, tstart: float, tstop: float, mode: Mode) ->
     from xsm.products.provenance import file_sha256
 
     # the same selection level 2 makes: at the first frame, the mode's rule
-    ctx = calibration_context(tstart, caldb, rule="reference" if mode == Mode.XSMDAS_1_2 else "default")
+    ctx = calibration_context(tstart, caldb, rule=mode)
     files = {code: {"file": p.name, "sha256": file_sha256(p)} for code, p in sorted(ctx.files.items())}
     return files, ctx.version
 

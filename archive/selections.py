@@ -88,7 +88,7 @@ def make_selections(day, caldb, mode: Mode = Mode.DEFAULT) -> dict[str, Selectio
     from xsm.products import lightcurve as LC
     from xsm.products import spectrum as S
 
-    rule = "reference" if mode == Mode.XSMDAS_1_2 else "default"
+    rule = mode   # the selection rule of the processing mode (select.normalise_rule)
     t0 = float(day.time[0]) - 1e-4
     out: dict[str, Selection] = {}
 

@@ -131,10 +131,6 @@ class StandardProducts:
     mode: Mode = Mode.DEFAULT
 
 
-def _rule(mode: Mode) -> str:
-    return "reference" if mode == Mode.XSMDAS_1_2 else "default"
-
-
 def make_standard_products(day: DayData, caldb=None, params: StandardParams = StandardParams()
                            ) -> StandardProducts:
     """Every standard product of ``day`` from the arrays in memory (no file is read but CALDB)."""
@@ -172,7 +168,7 @@ def make_standard_products(day: DayData, caldb=None, params: StandardParams = St
                               **({"seed": params.seed} if params.seed is not None else {}), **hist)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            cal = S.load_spec_cal(caldb, float(day.time[0]) - 0.0001, sp, rule=_rule(mode))
+            cal = S.load_spec_cal(caldb, float(day.time[0]) - 0.0001, sp, rule=mode)
             out.spectrum = S.make_spectrum(day.l1, day.hk, day.sa, gres.gti, sp, cal, words=day.words)
         notes += [f"pha: {w.message}" for w in caught]
         tm["pha"] = _time.perf_counter() - t
@@ -180,7 +176,7 @@ def make_standard_products(day: DayData, caldb=None, params: StandardParams = St
     if "lc" in params.products:
         t = _time.perf_counter()
         t0 = float(day.time[gres.gti.contains(day.time)][0]) - LC.T0_OFFSET
-        ctx = calibration_context(t0, caldb, rule=_rule(mode))
+        ctx = calibration_context(t0, caldb, rule=mode)
         lp = LC.LightCurveParams(lctype="standard", tbinsizesec=params.lc_tbinsizesec, areascal=True,
                                  enesel=True, enelow=params.lc_enelow, enehigh=params.lc_enehigh,
                                  mode=mode, seed=params.seed, lcfile=names["lc"], **hist)

@@ -165,7 +165,8 @@ def load_spec_cal(caldb, met: float, params: SpectrumParams, *, rule: str | None
     if isinstance(caldb, CalibrationContext):
         ctx = caldb
     else:
-        ctx = calibration_context(met, caldb, **({} if rule is None else {"rule": rule}))
+        # the mode's selection rule unless told (XSMDAS 1.2's in compat mode: select.normalise_rule)
+        ctx = calibration_context(met, caldb, rule=params.mode if rule is None else rule)
     files: dict[str, str] = {}
 
     def path(code: str) -> Path:

@@ -106,7 +106,7 @@ def lightcurve_cmd(
     t0 = float(day.time[inside][0]) - LC.T0_OFFSET
     from xsm.caldb_manager.context import calibration_context
 
-    ctx = calibration_context(t0, caldb, rule="reference" if compat else "default")
+    ctx = calibration_context(t0, caldb, rule=mode)
     if p.highres or not (p.enesel or p.areascal):
         cal = LC.LCCalibration(version=ctx.version)
     else:
