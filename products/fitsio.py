@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -206,6 +207,11 @@ def provenance_keywords(prov: Provenance) -> list[tuple[str, object]]:
     return cards
 
 
+#: The process's umask, read once at import (setting it to read it is not thread-safe later).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
@@ -219,6 +225,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file owner-only: give it the usual mode of a new file (umask), unless
+        # the writer set one itself (read-only CALDB copies, say)
+        if stat.S_IMODE(tmp_path.stat().st_mode) == 0o600:
+            os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -188,3 +188,19 @@ def test_quick_exit_of_product_commands_keeps_outputs_and_exit_codes(golden_dir,
             "sys.argv = ['xsm', 'l2', '--help']; from xsm.archive.cli import main; main()")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.rstrip().endswith("atexit ran")
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """mkstemp's owner-only mode does not reach the products; a mode the writer sets stays."""
+    import os
+    import stat
+
+    from xsm.products import fitsio
+
+    with fitsio.atomic_path(tmp_path / "a.fits") as tmp:
+        tmp.write_bytes(b"x")
+    with fitsio.atomic_path(tmp_path / "b.fits") as tmp:
+        tmp.write_bytes(b"x")
+        os.chmod(tmp, 0o444)
+    assert stat.S_IMODE((tmp_path / "a.fits").stat().st_mode) == 0o666 & ~fitsio._UMASK != 0o600
+    assert stat.S_IMODE((tmp_path / "b.fits").stat().st_mode) == 0o444
