@@ -294,7 +294,10 @@ def read_sa(path: str | Path) -> Level1Table:
 def _time_cards_from_rows(time: np.ndarray, utc: np.ndarray | None, mode: Mode) -> list[tuple[str, object]]:
     if len(time) == 0:
         raise ParameterError("a level-1 file needs at least one row (level1.md §6 rule 6)")
-    u0, u1 = (None, None) if utc is None else (str(utc[0]).rstrip(), str(utc[-1]).rstrip())
+    def text(v) -> str:   # a UTCString read from a file is bytes: its text, not "b'...'"
+        return (v.decode("ascii") if isinstance(v, bytes) else str(v)).rstrip()
+
+    u0, u1 = (None, None) if utc is None else (text(utc[0]), text(utc[-1]))
     return time_keywords(float(time[0]), float(time[-1]), u0, u1, mode=mode)
 
 

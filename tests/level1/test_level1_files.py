@@ -213,3 +213,15 @@ def test_writers_check_row_alignment(tmp_path, golden_dir):
     with pytest.raises(ParameterError):
         write_hk(Level1Table(read_hk(files["hk"]).data[1:]), tmp_path / "x.hk", expect_time=day.time)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.sa"]
+
+
+def test_time_cards_from_rows_of_bytes_utc_strings():
+    """UTCString values read back from a file are bytes: DATE-OBS gets their text, not "b'...'"."""
+    import numpy as np
+
+    from xsm.products.level1 import _time_cards_from_rows
+    from xsm.products.provenance import Mode
+
+    utc = np.array([b"2021-10-03 02:40:00.000", b"2021-10-03 02:40:01.000"])
+    cards = dict(_time_cards_from_rows(np.array([1.0, 2.0]), utc, Mode.DEFAULT))
+    assert cards["DATE-OBS"] == "2021-10-03T02:40:00.000" and cards["DATE-END"] == "2021-10-03T02:40:01.000"
