@@ -29,6 +29,8 @@ def test_mode_of():
     ["l1", "sunangle", "{fits}", "-k", "{fits}"],
     ["archive", "build-day", "2021-09-05", "--level1", "{dir}", "-A", "{tmp}/a"],
     ["pipeline", "run", "--inbox", "{tmp}/inbox", "-A", "{tmp}/a"],
+    ["pipeline", "retry", "20210905", "-A", "{tmp}/a"],
+    ["pipeline", "rerun", "--from-stage", "merge", "--days", "2021-09-05", "-A", "{tmp}/a"],
     ["l2", "gti", "{hk}", "-o", "{tmp}/x.gti"],
     ["l2", "spectrum", "{fits}", "--gti", "{dir}/gti_std.gti", "-o", "{tmp}/x.pha"],
     ["l2", "lightcurve", "{fits}", "--gti", "{dir}/gti_std.gti", "-o", "{tmp}/x.lc"],

@@ -114,13 +114,14 @@ def retry_cmd(
     upload_dir: Path = UPLOAD_OPTION,
     caldb: Path = CALDB_OPTION,
     static_kernels: Path = KERNELS_OPTION,
+    compat: str | None = compat_option(),
     queue_only: bool = typer.Option(False, "--queue-only", help="Only queue it (the next run processes it)."),
     json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
 ) -> None:
     """Put an item back into a stage's queue and process the queues."""
     from xsm.archive.pipeline import retry
 
-    cfg = _config(archive, None, upload_dir, caldb, static_kernels)
+    cfg = _config(archive, None, upload_dir, caldb, static_kernels, compat)
     queued = retry(cfg, item, from_stage)
     if not json_out:
         console.print(", ".join(f"{s} {escape(i)}" for s, i in queued) + ": queued", highlight=False)
@@ -147,6 +148,7 @@ def rerun_cmd(
     upload_dir: Path = UPLOAD_OPTION,
     caldb: Path = CALDB_OPTION,
     static_kernels: Path = KERNELS_OPTION,
+    compat: str | None = compat_option(),
     queue_only: bool = typer.Option(False, "--queue-only", help="Only queue (the next run processes them)."),
     json_out: bool = typer.Option(False, "--json", help="Result as JSON."),
 ) -> None:
@@ -156,7 +158,7 @@ def rerun_cmd(
 
     if bool(days) == bool(items):
         raise ParameterError("rerun: give either --days D1..D2 or --item ID")
-    cfg = _config(archive, None, upload_dir, caldb, static_kernels)
+    cfg = _config(archive, None, upload_dir, caldb, static_kernels, compat)
     if items:
         queued = [q for it in items for q in retry(cfg, it, from_stage)]
     else:
