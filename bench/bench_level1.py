@@ -67,6 +67,10 @@ def main() -> None:
     out = subprocess.run([sys.executable, "-c", CHILD, str(work / "l1"), str(pkg)], capture_output=True, text=True)
     if out.returncode:
         sys.stderr.write(out.stderr)
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
         raise SystemExit(out.returncode)
     child = json.loads(out.stdout.strip().splitlines()[-1])
     fits_path = next((work / "l1").glob("*_level1.fits"))

@@ -35,11 +35,9 @@ ORBIT_S = 7200.0
 
 
 def _caldb() -> Path:
-    env = os.environ.get("XSM_CALDB")
-    if env:
-        return Path(env)
-    shared = Path(os.environ.get("XSM_SHARED", ROOT.parent / "shared"))
-    return shared / "caldb" / "xsm_caldb_20210628"
+    from xsm.products import settings
+
+    return settings.caldb_dir() or settings.shared_dir() / "caldb" / "xsm_caldb_20210628"
 
 
 def synthetic_day(total_counts: float = 5e7, n: int = N_FRAMES, seed: int = 1):
@@ -110,8 +108,7 @@ def write_day(out: Path, total_counts: float, seed: int = 1) -> dict:
     write_level1(day, paths["fits"], overwrite=True)
     write_hk(hkt, paths["hk"], overwrite=True)
     write_sa(sa, paths["sa"], overwrite=True, level1_header=day.header)
-    return {k: str(v) for k, v in paths.items()} | {"counts": int(day.data.shape[0] and
-                                                              hkt["SpecEvents"].sum())}
+    return {k: str(v) for k, v in paths.items()} | {"counts": int(hkt["SpecEvents"].sum())}
 
 
 def _xsm() -> list[str]:

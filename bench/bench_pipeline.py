@@ -55,6 +55,10 @@ def main() -> None:
                           str(work / "upload"), str(caldb)], capture_output=True, text=True)
     if out.returncode:
         print(out.stderr[-3000:], file=sys.stderr)
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
         raise SystemExit(out.returncode)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res.update(hours=args.hours, sessions=len(sim.sessions), frames=sim.n_frames, simulate_s=round(t_sim, 2),

@@ -21,6 +21,7 @@ import numpy as np
 from astropy.io import fits
 
 from xsm.products import settings
+from xsm.products.met import day_start_met
 
 N_FRAMES = 86400
 TARGET_COUNTS = 5.0e7
@@ -51,7 +52,7 @@ def make_day(out: Path) -> dict[str, Path]:
     start = rng.integers(0, N_FRAMES - nf)
     src = np.roll(src, start)
     idx = np.where(src == 0, iq[np.arange(N_FRAMES) % iq.size], jf[np.arange(N_FRAMES) % jf.size])
-    t0 = 147542400.5  # 2021-09-05 00:00:00.5
+    t0 = day_start_met("2021-09-05") + 0.5
     t = t0 + np.arange(N_FRAMES, dtype=np.float64)
     paths = {}
     for ext in ("fits", "hk", "sa"):

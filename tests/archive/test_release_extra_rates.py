@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from astropy.io import fits
 
 from xsm.archive.catalog import open_catalog, run_query
 from xsm.archive.ingest import index_file, ingest
+from xsm.products.met import day_start_met
 
 DAY = "20210905"
-T0 = 242_265_600.0  # 2021-09-05T00:00:00 in MET (s); only relative values matter here
+T0 = day_start_met(DAY)  # 2021-09-05T00:00:00 in MET (s)
 
 
 def _lc(path: Path, rate: float, n: int = 600) -> Path:

@@ -16,16 +16,9 @@ def synthetic_caldb(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def _template_caldb(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("caldb-template") / "synthetic"
-    init_synthetic(root)
-    return root
-
-
 @pytest.fixture
-def fresh_caldb(tmp_path, _template_caldb) -> Path:
+def fresh_caldb(tmp_path, synthetic_caldb) -> Path:
     """A synthetic CALDB a test may publish into (a copy of one made per session)."""
     root = tmp_path / "caldb"
-    shutil.copytree(_template_caldb, root, symlinks=True)
+    shutil.copytree(synthetic_caldb, root, symlinks=True)
     return root
