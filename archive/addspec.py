@@ -29,7 +29,6 @@ from xsm.products.provenance import InputDigests, Mode
 
 log = logging.getLogger(__name__)
 
-SPECTRA_COLUMNS = ("path", "spec_num", "day", "version", "tstart", "tstop", "exposure", "counts")
 
 
 def select_rows(root, where: str) -> list[tuple[str, int]]:
@@ -50,8 +49,8 @@ def select_rows(root, where: str) -> list[tuple[str, int]]:
         con.close()
 
 
-def _onaxis_arf(caldb, met: float, mode: Mode) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str]:
-    """(ENERG_LO, ENERG_HI, A0, RMF name, CALDB version) from the CALDB selected at ``met``."""
+def _onaxis_arf(caldb, met: float, mode: Mode) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(ENERG_LO, ENERG_HI, A0, RMF name) from the CALDB selected at ``met``."""
     from xsm.caldb_manager.context import calibration_context
     from xsm.products import effarea
     from xsm.products.arf import arf_energy_grid
@@ -61,7 +60,7 @@ def _onaxis_arf(caldb, met: float, mode: Mode) -> tuple[np.ndarray, np.ndarray, 
                              effarea.abs_coef(ctx.path("ABSCOEF"), "RSP")).astype(np.float32)
     lo, hi = arf_energy_grid(mode)
     rmf = ctx.files.get("RMF") or ctx.missing.get("RMF")
-    return lo, hi, a0, Path(rmf).name if rmf else "", ctx.version
+    return lo, hi, a0, Path(rmf).name if rmf else ""
 
 
 def inputs_from_rows(root, rows: list[tuple[str, int]], *, caldb=None, mode: Mode = Mode.DEFAULT):
@@ -76,7 +75,6 @@ def inputs_from_rows(root, rows: list[tuple[str, int]], *, caldb=None, mode: Mod
         by_file[p].append(n)
     inputs: list[InputSpectrum] = []
     area_corrected = None
-    onaxis = None
     root = Path(root)
     for rel, nums in by_file.items():
         path = Path(rel) if Path(rel).is_absolute() else root / rel
@@ -117,11 +115,10 @@ def inputs_from_rows(root, rows: list[tuple[str, int]], *, caldb=None, mode: Mod
                 inputs.append(s)
     rmf = None
     if inputs and area_corrected:
-        lo, hi, a0, rmf, _ver = _onaxis_arf(caldb, min(s.tstart for s in inputs), mode)
+        lo, hi, a0, rmf = _onaxis_arf(caldb, min(s.tstart for s in inputs), mode)
         for s in inputs:
             s.arf, s.arf_energ_lo, s.arf_energ_hi = a0, lo, hi
-        onaxis = True
-    return inputs, (rmf if onaxis else None)
+    return inputs, rmf
 
 
 def addspec_where(root, where: str, out: str | Path, *, caldb=None, mode: Mode = Mode.DEFAULT,

@@ -214,14 +214,14 @@ def _level1_from_sessions(sessions: Sequence[Path], day: str, work: Path, mode: 
     return l1, segments
 
 
-def _filter_sha(mode: Mode) -> str:
+def _filter_sha() -> str:
     from xsm.products import gti as G
     from xsm.products.provenance import file_sha256
 
     return file_sha256(G.standard_filter_path())
 
 
-def calibration_key(caldb, day: str, tstart: float, tstop: float, mode: Mode) -> tuple[dict, str | None]:
+def calibration_key(caldb, tstart: float, mode: Mode) -> tuple[dict, str | None]:
     """Calibration files the day selects: ``{code: {"file": basename, "sha256": ...}}``, version."""
     from xsm.caldb_manager.context import calibration_context
     from xsm.products.provenance import file_sha256
@@ -578,7 +578,7 @@ def _build_keys(day: str, l1: dict[str, Path], *, caldb, mode: Mode, tstart: flo
         info = meta.read_fits_info(l1[k])
         raw_params[k] = {"fingerprint": content_fingerprint(l1[k]), "software": info.swversion,
                          "mode": info.procmode}
-    caldb_files, caldbver = calibration_key(caldb, day, tstart, tstop, mode)
+    caldb_files, caldbver = calibration_key(caldb, tstart, mode)
     cal_common = {"raw": {k: raw_params[k]["fingerprint"] for k in RAW_KINDS},
                   "software": f"xsm {SOFTWARE_VERSION}", "mode": mode.value,
                   "caldb_files": caldb_files, "caldbver": caldbver}
@@ -588,7 +588,7 @@ def _build_keys(day: str, l1: dict[str, Path], *, caldb, mode: Mode, tstart: flo
         what[k] = {**cal_common, "standard": STANDARD_PARAMETERS[k]}
         if k == "gti":  # the GTI uses no calibration file, but the standard filter file
             what[k].pop("caldb_files")
-            what[k]["filterfile"] = _filter_sha(mode)
+            what[k]["filterfile"] = _filter_sha()
         # the CALDB version name itself does not count: only the files selected
         keys[k] = _sha({**{c: v for c, v in what[k].items() if c != "caldbver"}, "kind": k})
     return _BuildKeys(keys, what, caldb_files, caldbver)
@@ -770,8 +770,8 @@ def _commit(cat: Catalog, root: Path, day: str, p: _DayPlan, staged: dict[str, t
                         [json.dumps(params, sort_keys=True),
                          json.dumps({c: f["file"] for c, f in caldb_files.items()}) if k in CAL_KINDS else None,
                          caldbver if k in CAL_KINDS else None, cat.rel(dst)])
-        cat.con.execute("UPDATE products SET current = false WHERE lid IN (?, ?) AND version < ? "
-                        "AND source = 'built'", [lid, lid, v])
+        cat.con.execute("UPDATE products SET current = false WHERE lid = ? AND version < ? "
+                        "AND source = 'built'", [lid, v])
         label_lid = meta.read_label(dlabel).lid
         cat.con.execute("UPDATE products SET current = false WHERE lid = ? AND version < ? "
                         "AND kind = 'label' AND source = 'built'", [label_lid, v])
@@ -915,14 +915,15 @@ def _rate_summary(cat: Catalog, day: str) -> dict:
 def _has_calibration_source(l1: dict[str, Path]) -> bool | None:
     """Calibration-source data present: any frame with the motor at the calibration position."""
     try:
+        import numpy as np
+
+        from xsm.archive.selections import CAL_POSITION
         from xsm.products.level1 import read_hk
 
         hk = read_hk(l1["hk"])
         names = hk.data.dtype.names or ()
         if "MotorIRPos" in names:
-            import numpy as np
-
-            return bool(np.any(hk.data["MotorIRPos"] == 1))
+            return bool(np.any(hk.data["MotorIRPos"] == CAL_POSITION))
     except (OSError, ValueError, KeyError, InputFormatError):  # a status flag: never fails the build
         return None
     return None

@@ -16,7 +16,7 @@ from lxml import etree
 
 from xsm.products.errors import InputFormatError
 from xsm.products.met import utc_string_form
-from xsm.products.provenance import stream_digests
+from xsm.products.provenance import file_digests
 
 PDS_NS = "http://pds.nasa.gov/pds4/pds/v1"
 _NS = {"pds": PDS_NS}
@@ -29,11 +29,10 @@ DATA_KINDS = ("fits", "hk", "sa", "gti", "pha", "lc", "arf")
 _NAME_RE = re.compile(r"ch2_xsm_(\d{8})(?:_v(\d+))?")
 
 
-def file_hashes(path: str | Path, chunk: int = 1 << 20) -> tuple[str, str, int]:
-    """(md5, sha256, size in bytes) of a file, streamed in one pass."""
-    with open(path, "rb") as f:
-        d = stream_digests(f, ("md5", "sha256"), chunk)
-        return d["md5"], d["sha256"], f.tell()
+def file_hashes(path: str | Path) -> tuple[str, str, int]:
+    """(md5, sha256, size in bytes) of a file (:func:`~xsm.products.provenance.file_digests`)."""
+    d = file_digests(path)
+    return d["md5"], d["sha256"], Path(path).stat().st_size
 
 
 def kind_of(path: str | Path) -> str | None:

@@ -52,12 +52,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xsm.archive.catalog import catalog_path, open_catalog
-from xsm.archive.sources import Offer, md5_of, open_source
+from xsm.archive.sources import Offer, open_source
 from xsm.products.errors import ArchiveError, ParameterError, StageError, XsmError
 from xsm.products.fitsio import atomic_path
 from xsm.products.level0 import verify_session_package as verify_package
 from xsm.products.met import date_tag, day_start_met, met_to_utc_string, parse_date
-from xsm.products.provenance import InputDigests, Mode, recorded_inputs
+from xsm.products.provenance import InputDigests, Mode, file_md5, recorded_inputs
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +412,7 @@ def stage_download(config: PipelineConfig, item: str, detail: dict) -> tuple[dic
                         n, trg.size)
             tmp.unlink(missing_ok=True)
             continue
-        md5 = md5_of(tmp)
+        md5 = file_md5(tmp)
         if trg.md5 is not None and md5 != trg.md5:
             problems.append(f"attempt {attempt}: md5 {md5} != trigger {trg.md5}")
             log.warning("download %s, attempt %d: md5 differs from the trigger", offer.package, attempt)
@@ -517,10 +517,11 @@ def _orbit_values(config: PipelineConfig, seg: str, summary: dict) -> dict:
 
 def _apply_orbit(config: PipelineConfig, segs: Iterable[str]) -> None:
     """Write the pipeline's orbit-wise columns of segments (the row keeps build_day's columns)."""
-    vals = {s: _orbit_values(config, s, _session_summary(config, s)) for s in segs}
+    summaries = {s: _session_summary(config, s) for s in segs}
+    vals = {s: _orbit_values(config, s, summary) for s, summary in summaries.items()}
     with open_catalog(config.root) as cat:
         for seg, v in vals.items():
-            summary = _session_summary(config, seg)
+            summary = summaries[seg]
             key = summary["L0File"]
             if not cat.rows("SELECT 1 FROM xsmorbitdata WHERE L0File = ?", [key]):
                 sid, _, ss = seg.rpartition("_")
@@ -673,7 +674,7 @@ def stage_upload(config: PipelineConfig, item: str, detail: dict) -> tuple[dict,
             raise StageError(f"{f}: missing, cannot upload day {item}")
         with atomic_path(dest / f.name) as tmp:
             shutil.copyfile(f, tmp)
-    if md5_of(dest / zpath.name) != z[0]["md5"]:
+    if file_md5(dest / zpath.name) != z[0]["md5"]:
         raise StageError(f"{dest / zpath.name}: md5 of the uploaded zip differs from the catalog")
     with open_catalog(config.root) as cat:
         cat.update_day(item, uploadstatus=True)

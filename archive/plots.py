@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from xsm.products.fitsio import atomic_path
+from xsm.products.frame import ENUM_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ SIGMA_TO_FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 FIGSIZE = (7.0, 3.0)
 DPI = 80
 #: Filter-wheel positions (MotorIRPos, ``frame.md``).
-WHEEL_LABELS = {0: "open", 1: "cal", 2: "Be", 5: "invalid"}
+WHEEL_LABELS = ENUM_LABELS["MotorIRPos"]
 
 
 @dataclass(frozen=True)

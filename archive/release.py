@@ -220,7 +220,7 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
                     continue
                 old_vid = prev_coll.get(level, "").split("::")[-1] if prev_coll.get(level) else None
                 same = sorted(prev_members.get(level, [])) == sorted(members[level])
-                vid = old_vid if (old_vid and same) else _minor_next(old_vid) if old_vid else "1.0"
+                vid = old_vid if (old_vid and same) else _minor_next(old_vid)
                 hist = [ModificationDetail(h[0], h[1], h[2]) for h in prev_info.get("coll_history", {}).get(level, [])
                         if h[1] != vid]
                 hist.append(ModificationDetail(created[:10], vid, f"release {name}"))
@@ -235,7 +235,7 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
             misc_vid = _minor_next(misc_old)
             collections[MISC] = f"{COLLECTION_MISCELLANEOUS}::{misc_vid}"
             old_bvid = prev_info.get("bundle", "").split("::")[-1] if prev_info.get("bundle") else None
-            bvid = _minor_next(old_bvid) if old_bvid else "1.0"
+            bvid = _minor_next(old_bvid)
             readme = write_readme(bundle, f"Chandrayaan-2 XSM archive bundle, release {name}\n"
                                           f"Days {d0} to {d1}; {len(rows)} files.\n"
                                           "data_raw: level-1 science, housekeeping and sun-angle files.\n"
@@ -288,8 +288,7 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
                                 "caldbver_new": r.get("caldbver"), "swversion_old": o.get("xsmswver"),
                                 "swversion_new": r.get("xsmswver")})
             for lid, old in sorted(prev_lidvids.items()):
-                if lid not in cur_lidvids and any(d0 <= (by_lidvid.get(f"{lid}::{old}", {}).get("day") or "") <= d1
-                                                  for _ in [0]):
+                if lid not in cur_lidvids and d0 <= (by_lidvid.get(f"{lid}::{old}", {}).get("day") or "") <= d1:
                     changes.append({"lid": lid, "old_vid": old, "new_vid": None, "kind": "withdrawn",
                                     "reason": "no longer in the archive"})
 
@@ -324,8 +323,8 @@ def make_release(root: str | Path, name: str, day_from: str, day_to: str, *,
         cat.con.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [name, _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None), d0, d1,
                          bundle_lidvid, str(target.relative_to(root)), len(manifest), json.dumps(info)])
-        cat.con.execute(f"UPDATE products SET release = coalesce(release, ?) WHERE source = 'built' AND "
-                        f"current AND day BETWEEN ? AND ?", [name, d0, d1])
+        cat.con.execute("UPDATE products SET release = coalesce(release, ?) WHERE source = 'built' AND "
+                        "current AND day BETWEEN ? AND ?", [name, d0, d1])
     return ReleaseResult(name=name, number=number, path=target, bundle_lidvid=bundle_lidvid,
                          collections=collections, days=days, files=len(manifest), changes=changes,
                          note=target / f"release_note_{nnn}.md")

@@ -13,7 +13,6 @@ A package is offered only once its trigger file is there (the trigger is written
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import re
@@ -206,12 +205,3 @@ def open_source(location: str | Path) -> Source:
         if kind.handles(loc):
             return kind(loc[len("file://"):] if loc.startswith("file://") else loc)
     raise ParameterError(f"{loc}: no source handles this location (a directory or an http(s) URL)")
-
-
-def md5_of(path: Path) -> str:
-    """md5 (hex) of a file."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
