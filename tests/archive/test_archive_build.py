@@ -348,3 +348,23 @@ def test_relative_archive_root(tmp_path, golden_dir, real_caldb, monkeypatch):
     assert (tmp_path / "arch" / "2021" / "09" / "05" / "ch2_xsm_20210905_v1.zip").is_file()
     assert not (tmp_path / "arch" / "arch").exists()
     assert verify(tmp_path / "arch").ok
+
+
+def test_check_zip_reads_each_member_once_and_reports_a_bad_crc(tmp_path):
+    """A member whose bytes were altered fails its CRC; a good one is checked against its md5."""
+    import hashlib
+    import zipfile
+
+    from xsm.archive.verify import check_zip
+
+    z = tmp_path / "day.zip"
+    good, bad = b"g" * 1000, b"b" * 1000
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("d/good.lc", good)
+        zf.writestr("d/bad.lc", bad)
+    data = bytearray(z.read_bytes())
+    data[data.index(bad) + 10] ^= 0xFF
+    z.write_bytes(bytes(data))
+    rows = {"good.lc": {"md5": hashlib.md5(good).hexdigest()}, "bad.lc": {"md5": hashlib.md5(bad).hexdigest()}}
+    problems = [str(p) for p in check_zip(z, rows)]
+    assert len(problems) == 1 and "d/bad.lc fails its CRC" in problems[0]
