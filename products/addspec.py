@@ -27,7 +27,7 @@ import numpy as np
 from astropy.io import fits
 
 from xsm.products import fitsio
-from xsm.products.arf import N_ARF, arf_energy_grid
+from xsm.products.arf import N_ARF, arf_energy_grid, read_arf
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
 from xsm.products.provenance import InputDigests, Mode, Provenance
 
@@ -173,12 +173,9 @@ def read_input_spectrum(path: str | Path, *, with_arf: bool = True) -> InputSpec
         spec.stat_err = np.sqrt(np.abs(spec.counts.astype(np.float64))).astype(np.float32)
     if with_arf and spec.ancrfile.strip() and spec.ancrfile.strip().lower() != "none" and not type2:
         apath = _arf_path(path, spec.ancrfile)
-        with fitsio.open_fits(apath, what="ARF", memmap=False) as ah:   # read-only (Q15)
-            aext = fitsio.require_extension(ah, "SPECRESP", apath)
-            fitsio.require_columns(aext, ["ENERG_LO", "ENERG_HI", "SPECRESP"], apath)
-            spec.arf = np.array(aext.data["SPECRESP"], dtype=np.float32).reshape(-1)
-            spec.arf_energ_lo = np.array(aext.data["ENERG_LO"], dtype=np.float32).reshape(-1)
-            spec.arf_energ_hi = np.array(aext.data["ENERG_HI"], dtype=np.float32).reshape(-1)
+        arf = read_arf(apath)   # read-only (Q15)
+        spec.arf = arf.specresp.reshape(-1)
+        spec.arf_energ_lo, spec.arf_energ_hi = arf.energ_lo.reshape(-1), arf.energ_hi.reshape(-1)
     return spec
 
 

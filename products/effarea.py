@@ -38,7 +38,7 @@ import math
 
 from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.float32sum import accumulate_rows_f32
-from xsm.products.parallel import imap_threads, map_threads
+from xsm.products.parallel import imap_threads
 from xsm.products.provenance import Mode
 
 #: Geometric area of the detector (cm^2), hard-coded in the reference.
@@ -445,17 +445,9 @@ def summed_area(theta, phi, detposr, group, ngroups: int, params, coef, mode: Mo
     x_all, s_all = terms.inv_c, terms.scale
     total = np.zeros((ngroups, int(live.sum())))
 
-    def work(batch):
-        out = []
-        for idx, g, c in batch:
-            out.append((g, _subgroup_sum(x_all[idx], s_all[idx], lam1_all[c], lam2_all[c])))
-        return out
-
-    nthreads = threads or 1  # the per-subgroup work is small numpy calls: threads only contend
-    nb = max(1, min(len(subs), 8 * nthreads))
-    for res in map_threads(work, [subs[i::nb] for i in range(nb)], nthreads):
-        for g, v in res:
-            total[g] += v
+    # one thread: the per-subgroup work is small numpy calls, threads only contend
+    for idx, g, c in subs:
+        total[g] += _subgroup_sum(x_all[idx], s_all[idx], lam1_all[c], lam2_all[c])
     full = np.zeros((ngroups, ne))
     full[:, live] = total
     return full

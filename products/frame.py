@@ -293,6 +293,14 @@ def spectrum_view(data) -> np.ndarray:
     return f[:, SPECTRUM_OFFSET:].view(">u2")
 
 
+def rows_of(words: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``words[rows]`` for ascending frame indices ``rows``: a view when they are one run of
+    frames (one GTI interval), else a copy (a day's words may be a memory map)."""
+    if rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1:
+        return words[int(rows[0]):int(rows[-1]) + 1]
+    return np.asarray(words[rows])
+
+
 def spectrum_words(data, dtype=np.int64) -> np.ndarray:
     """The 963 spectrum words of each frame, ``(N, 963)`` (``frame.md`` §4).
 

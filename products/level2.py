@@ -31,6 +31,7 @@ import numpy as np
 from xsm.products import frame
 from xsm.products import gti as G
 from xsm.products import lightcurve as LC
+from xsm.products.columns import sibling_name
 from xsm.products.errors import InputFormatError, ParameterError
 from xsm.products.provenance import Mode
 
@@ -71,20 +72,14 @@ class DayData:
         return self.l1.date_tag
 
 
-def _sibling(l1file: Path, ext: str) -> Path:
-    name = l1file.name
-    stem = name[:-5] if name.endswith(".fits") else l1file.stem
-    return l1file.with_name(stem + ext)
-
-
 def load_day(l1file: str | Path, hkfile: str | Path | None = None,
              safile: str | Path | None = None) -> DayData:
     """Read the three level-1 files once (HK and SA default to the science file's siblings)."""
     from xsm.products.level1 import read_hk, read_level1, read_sa
 
     l1file = Path(l1file)
-    hkfile = Path(hkfile) if hkfile else _sibling(l1file, ".hk")
-    safile = Path(safile) if safile else _sibling(l1file, ".sa")
+    hkfile = Path(hkfile) if hkfile else l1file.with_name(sibling_name(l1file.name, "hk"))
+    safile = Path(safile) if safile else l1file.with_name(sibling_name(l1file.name, "sa"))
     l1 = read_level1(l1file)
     hk = read_hk(hkfile)
     if not safile.exists():

@@ -38,6 +38,7 @@ from astropy.io import fits
 from xsm.products import fitsio
 from xsm.products.errors import InputFormatError, ParameterError, XsmError, warn_user
 from xsm.products.float32sum import rank_in_run
+from xsm.products.frame import rows_of
 from xsm.products.gti import GTI
 from xsm.products.met import MJDREF, date_obs_value, met_to_utc_string
 from xsm.products.parallel import imap_threads
@@ -560,17 +561,8 @@ def _default_energy_sums(spectra, sel, fg, cal: LCCalibration, k1: int, k2: int,
         z = min(F, a + CHUNK_FRAMES)
         nz = z - a
         g = rngs[i]
-        rows = sel[a:z]
-        if rows[-1] - rows[0] == nz - 1:             # frames of one GTI interval: a plain view
-            w = spectra[int(rows[0]):int(rows[-1]) + 1]
-        else:
-            w = np.asarray(spectra[rows])
-        # 9-bit counts straight from the (big-endian) words, no intermediate copy
-        n9 = np.empty((nz, M), np.int32)
-        np.add(w[:, 0:PI.LAST_CHANNEL:2], w[:, 1:PI.LAST_CHANNEL:2], out=n9[:, :M - 1],
-               dtype=np.int32)
-        n9[:, M - 1] = w[:, PI.LAST_CHANNEL]
-        del w
+        # 9-bit counts (int32) straight from the big-endian words, a view for one GTI interval
+        n9 = PI.nine_bit(rows_of(spectra, sel[a:z]), Mode.DEFAULT)
         ci = cinv[a:z]
         # weights per frame and PI bin: 1/r inside the band, 0 outside
         W = np.empty((nz, nfull))

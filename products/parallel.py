@@ -50,10 +50,4 @@ def imap_threads(func: Callable[[T], R], items: Sequence[T], threads: int | None
 
 def map_threads(func: Callable[[T], R], items: Sequence[T], threads: int | None = None) -> list[R]:
     """``[func(x) for x in items]`` on threads (see :func:`imap_threads`), in the order of ``items``."""
-    n = settings.compute_threads() if threads is None else max(1, int(threads))
-    if n == 1 or len(items) < 2:
-        return [func(x) for x in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(min(n, len(items)), thread_name_prefix="xsm-compute") as ex:
-        return list(ex.map(func, items))
+    return list(imap_threads(func, items, threads))

@@ -248,15 +248,11 @@ def nine_bit(spec, mode: Mode = Mode.DEFAULT) -> np.ndarray:
     F = spec.shape[0]
     # 16-bit words: pair sums fit int32 when the words come as int32 (less memory traffic)
     odt = np.int32 if spec.dtype.itemsize <= 4 and np.issubdtype(spec.dtype, np.integer) else np.int64
-    if mode == Mode.DEFAULT:
-        out = np.empty((F, LAST_CHANNEL // 2 + 1), dtype=odt)
-        # dtype: add in odt, not in the words' type (uint16 pair sums would wrap at 65536)
-        np.add(spec[:, 0:LAST_CHANNEL:2], spec[:, 1:LAST_CHANNEL:2], out=out[:, :-1], dtype=odt)
-        out[:, -1] = spec[:, LAST_CHANNEL]
-        return out
-    out = np.empty((F, (ULD_WORD + 1) // 2 + 1), dtype=odt)
-    np.add(spec[:, 0:ULD_WORD:2], spec[:, 1:ULD_WORD:2], out=out[:, :-1], dtype=odt)
-    out[:, -1] = spec[:, ULD_WORD]
+    last = LAST_CHANNEL if mode == Mode.DEFAULT else ULD_WORD
+    out = np.empty((F, last // 2 + 1), dtype=odt)
+    # dtype: add in odt, not in the words' type (uint16 pair sums would wrap at 65536)
+    np.add(spec[:, 0:last:2], spec[:, 1:last:2], out=out[:, :-1], dtype=odt)
+    out[:, -1] = spec[:, last]
     return out
 
 

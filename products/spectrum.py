@@ -36,7 +36,7 @@ from xsm.products import arf as arfmod
 from xsm.products import effarea, fitsio, pi
 from xsm.products.errors import InputFormatError, ParameterError, warn_user
 from xsm.products.float32sum import accumulate_rows_f32
-from xsm.products.frame import spectrum_view
+from xsm.products.frame import rows_of, spectrum_view
 from xsm.products.met import met_to_utc_string
 from xsm.products.parallel import imap_threads, map_threads
 from xsm.products.provenance import Mode, Provenance
@@ -584,10 +584,7 @@ def _word_block(data, rows: np.ndarray, words) -> np.ndarray:
     """The spectrum words of the ascending frame indices ``rows``, as stored (big-endian uint16,
     or ``words``' type): a view when they are one run of frames (one GTI interval), else a copy.
     """
-    src = spectrum_view(data) if words is None else words
-    if rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1:
-        return src[int(rows[0]):int(rows[-1]) + 1]
-    return np.asarray(src[rows])
+    return rows_of(spectrum_view(data) if words is None else words, rows)
 
 
 # --------------------------------------------------------------------------- FITS edges

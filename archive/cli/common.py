@@ -152,7 +152,11 @@ def mode_of(compat: str | None) -> Mode:
 
 
 def level1_sibling(path: Path, ext: str) -> Path:
-    """The level-1 file beside ``path`` with extension ``ext`` (``.fits``, ``.hk``, ``.sa``)."""
+    """The level-1 file beside ``path`` with extension ``ext`` (``.fits``, ``.hk``, ``.sa``).
+
+    Like :func:`xsm.products.columns.sibling_name`, without importing numpy: the commands use it
+    to start hashing their inputs before the heavy imports.
+    """
     name = path.name
     for known in (".fits", ".hk", ".sa"):
         if name.endswith(known):
