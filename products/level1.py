@@ -409,7 +409,7 @@ def science_rows(day: Level1Day, a: int = 0, b: int | None = None) -> np.ndarray
     return rec
 
 
-def _check_aligned(time: np.ndarray, expect: np.ndarray | None, path: Path) -> None:
+def check_aligned(time: np.ndarray, expect: np.ndarray | None, path: Path) -> None:
     """Row alignment with the science file (``level1.md`` §6 rules 4-5)."""
     if expect is None:
         return
@@ -489,7 +489,7 @@ def write_hk(table: Level1Table, path: str | Path, *, overwrite: bool = False,
     """
     path = Path(path)
     _check_times(np.asarray(table["Time"]), path)
-    _check_aligned(np.asarray(table["Time"]), expect_time, path)
+    check_aligned(np.asarray(table["Time"]), expect_time, path)
     rec = table_rows(table, cols.HK)
     return _write(path, cols.HK, rec,
                   time_cards=_time_cards_from_header(table.header, rec["Time"], rec["UTCString"], mode),
@@ -514,7 +514,7 @@ def write_sa(table: Level1Table, path: str | Path, *, overwrite: bool = False,
     path = Path(path)
     time = np.asarray(table["Time"], dtype=np.float64)
     _check_times(time, path)
-    _check_aligned(time, expect_time, path)
+    check_aligned(time, expect_time, path)
     rec = table_rows(table, cols.SA)
     src = level1_header if level1_header is not None else table.header
     if src is not None and "DATE-OBS" in src and "DATE-END" in src:

@@ -32,7 +32,7 @@ from xsm.products import frame
 from xsm.products import gti as G
 from xsm.products import lightcurve as LC
 from xsm.products.columns import sibling_name
-from xsm.products.errors import InputFormatError, ParameterError
+from xsm.products.errors import InputFormatError
 from xsm.products.provenance import Mode
 
 log = logging.getLogger("xsm.level2")
@@ -75,7 +75,7 @@ class DayData:
 def load_day(l1file: str | Path, hkfile: str | Path | None = None,
              safile: str | Path | None = None) -> DayData:
     """Read the three level-1 files once (HK and SA default to the science file's siblings)."""
-    from xsm.products.level1 import read_hk, read_level1, read_sa
+    from xsm.products.level1 import check_aligned, read_hk, read_level1, read_sa
 
     l1file = Path(l1file)
     hkfile = Path(hkfile) if hkfile else l1file.with_name(sibling_name(l1file.name, "hk"))
@@ -85,10 +85,8 @@ def load_day(l1file: str | Path, hkfile: str | Path | None = None,
     if not safile.exists():
         raise InputFormatError(f"{safile}: no such file (the standard products need the sun-angle file)")
     sa = read_sa(safile)
-    for tab, what in ((hk, "housekeeping"), (sa, "sun-angle")):
-        if tab is not None and len(tab) != len(l1.time):
-            raise ParameterError(f"{what} file has {len(tab)} rows, the science file {len(l1.time)}: "
-                                 "level-1 files must be row-aligned")
+    for tab, path in ((hk, hkfile), (sa, safile)):
+        check_aligned(tab["Time"], l1.time, path)
     return DayData(l1, hk, sa, {"fits": l1file, "hk": hkfile, "sa": safile})
 
 

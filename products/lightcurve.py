@@ -864,6 +864,7 @@ def read_lc_inputs(l1file: str | Path, hkfile: str | Path, safile: str | Path | 
     """
     from xsm.products import frame
     from xsm.products.gti import read_columns
+    from xsm.products.level1 import check_aligned
 
     p = params.effective()
     sci, sh = read_columns(l1file, "DATA", ["Time", "DataArray"], "level-1 science file",
@@ -876,10 +877,9 @@ def read_lc_inputs(l1file: str | Path, hkfile: str | Path, safile: str | Path | 
     sa = None
     if not p.highres and (p.areascal or p.enesel) and safile is not None:
         sa, _ = read_columns(safile, "SUNANG", ["Time", "Theta", "Phi", "DetPosR"], "level-1 sun-angle file")
-    for tab, what in ((hk, "housekeeping"), (sa, "sun-angle")):
-        if tab is not None and tab["Time"].size != sci["Time"].size:
-            raise InputFormatError(f"{what} file has {tab['Time'].size} rows, the science file "
-                                   f"{sci['Time'].size}: level-1 files must be row-aligned")
+    for tab, path in ((hk, hkfile), (sa, safile)):
+        if tab is not None:
+            check_aligned(tab["Time"], sci["Time"], path)
     return DayArrays(time=sci["Time"].astype(np.float64), spectra=frame.spectrum_view(data), hk=hk,
                      sa=sa, coarse=frame.coarse_words(data) if p.highres else None, header=sh)
 
