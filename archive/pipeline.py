@@ -55,6 +55,7 @@ from xsm.archive.catalog import catalog_path, open_catalog
 from xsm.archive.sources import Offer, open_source
 from xsm.products.errors import ArchiveError, ParameterError, StageError, XsmError
 from xsm.products.fitsio import atomic_path
+from xsm.products.level0 import SESSION_KERNEL_SUFFIX
 from xsm.products.level0 import verify_session_package as verify_package
 from xsm.products.met import date_tag, day_start_met, met_to_utc_string, parse_date
 from xsm.products.provenance import InputDigests, Mode, file_md5, recorded_inputs
@@ -347,7 +348,7 @@ def _segment_files(config: PipelineConfig, seg: str) -> tuple[Path, list[Path]]:
     pld = d / f"{seg}.pld"
     if not pld.is_file():
         raise StageError(f"{pld}: extracted segment missing (re-run from the extract stage)")
-    kern = [d / f"{seg}{suffix}" for suffix in ("_sclk.tsc", "_sv.bsp", "_qib.bc")]
+    kern = [d / f"{seg}{SESSION_KERNEL_SUFFIX[k]}" for k in ("sclk", "spk", "ck")]
     return pld, [k for k in kern if k.is_file()]
 
 
@@ -433,7 +434,7 @@ def stage_extract(config: PipelineConfig, item: str, detail: dict) -> tuple[dict
         raise StageError(f"{pkg}: package missing (re-run from the download stage)")
     segs = verify_package(pkg)
     nxt, out = [], []
-    suffix = {"pld": ".pld", "sclk": "_sclk.tsc", "spk": "_sv.bsp", "ck": "_qib.bc"}
+    suffix = {"pld": ".pld", **SESSION_KERNEL_SUFFIX}
     with tarfile.open(pkg, "r:*") as tar:
         for ss, kinds in sorted(segs.items()):
             seg = f"{item}_{ss}"

@@ -374,7 +374,10 @@ def _write(path: str | Path, spec: cols.TableSpec, rec, *, time_cards, overwrite
         f.write(prim.header.tostring().encode("ascii"))
         f.write(ext.tostring().encode("ascii"))
         for a in range(0, n, WRITE_BLOCK_ROWS):
-            block = rows(a, min(n, a + WRITE_BLOCK_ROWS))
+            try:
+                block = rows(a, min(n, a + WRITE_BLOCK_ROWS))
+            except ParameterError as exc:   # a bad value of the rows: say which file
+                raise ParameterError(f"{path}: {exc}") from None
             if block.dtype != spec.fits_dtype:
                 raise TypeError(f"rows must have dtype {spec.fits_dtype}")
             f.write(memoryview(np.ascontiguousarray(block)).cast("B"))
@@ -462,17 +465,21 @@ def write_level1(day: Level1Day, path: str | Path, *, overwrite: bool = False,
                   mode=mode, history=history, provenance=provenance, cards=cards, date=date)
 
 
-def table_rows(table: Level1Table | np.ndarray, spec: cols.TableSpec) -> np.ndarray:
-    """Big-endian FITS rows of ``spec`` from a structured array (names matched case-insensitively)."""
+def table_rows(table: Level1Table | np.ndarray, spec: cols.TableSpec, path: Path | None = None) -> np.ndarray:
+    """Big-endian FITS rows of ``spec`` from a structured array (names matched case-insensitively);
+    ``path``, the file being written, prefixes the error messages."""
     data = table.data if isinstance(table, Level1Table) else table
     have = {n.lower(): n for n in data.dtype.names}
     missing = [c.name for c in spec.columns if c.name.lower() not in have]
     if missing:
-        raise ParameterError(f"{spec.extname} table lacks column(s) {', '.join(missing)}")
+        raise ParameterError(f"{path or spec.extname}: {spec.extname} table lacks column(s) {', '.join(missing)}")
     rec = np.empty(len(data), dtype=spec.fits_dtype)
     for c in spec.columns:
         a = data[have[c.name.lower()]]
-        rec[c.name] = _utc_bytes(a) if c.code == "A" else a
+        try:
+            rec[c.name] = _utc_bytes(a) if c.code == "A" else a
+        except ParameterError as exc:
+            raise ParameterError(f"{path or spec.extname}: {exc}") from None
     return rec
 
 
@@ -490,7 +497,7 @@ def write_hk(table: Level1Table, path: str | Path, *, overwrite: bool = False,
     path = Path(path)
     _check_times(np.asarray(table["Time"]), path)
     check_aligned(np.asarray(table["Time"]), expect_time, path)
-    rec = table_rows(table, cols.HK)
+    rec = table_rows(table, cols.HK, path)
     return _write(path, cols.HK, rec,
                   time_cards=_time_cards_from_header(table.header, rec["Time"], rec["UTCString"], mode),
                   overwrite=overwrite, mode=mode, history=history, provenance=provenance,
@@ -515,7 +522,7 @@ def write_sa(table: Level1Table, path: str | Path, *, overwrite: bool = False,
     time = np.asarray(table["Time"], dtype=np.float64)
     _check_times(time, path)
     check_aligned(time, expect_time, path)
-    rec = table_rows(table, cols.SA)
+    rec = table_rows(table, cols.SA, path)
     src = level1_header if level1_header is not None else table.header
     if src is not None and "DATE-OBS" in src and "DATE-END" in src:
         tc = time_keywords(float(time[0]), float(time[-1]), str(src["DATE-OBS"]), str(src["DATE-END"]),

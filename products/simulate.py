@@ -356,7 +356,9 @@ def kernel_geometry(met, kernels) -> Geometry:
         for k in ("theta", "phi", "detposr"):
             vals[k] = np.where(bad, np.interp(t, t[~bad], vals[k][~bad]), vals[k])
         vals["occult"] = np.where(bad, np.rint(np.interp(t, t[~bad], vals["occult"][~bad])), vals["occult"])
-        vals["fov"] = np.where(bad, vals["theta"] < 38.0, vals["fov"])
+        from xsm.products.kernels import FOV_HALF_ANGLE_DEG   # (spiceypy: imported when needed)
+
+        vals["fov"] = np.where(bad, vals["theta"] < FOV_HALF_ANGLE_DEG, vals["fov"])
     return Geometry(vals["theta"], vals["phi"], vals["detposr"], vals["fov"].astype(np.uint8),
                     vals["occult"].astype(np.uint8))
 

@@ -225,3 +225,19 @@ def test_time_cards_from_rows_of_bytes_utc_strings():
     utc = np.array([b"2021-10-03 02:40:00.000", b"2021-10-03 02:40:01.000"])
     cards = dict(_time_cards_from_rows(np.array([1.0, 2.0]), utc, Mode.DEFAULT))
     assert cards["DATE-OBS"] == "2021-10-03T02:40:00.000" and cards["DATE-END"] == "2021-10-03T02:40:01.000"
+
+
+def test_a_non_ascii_utc_string_error_names_the_file(tmp_path):
+    """A bad value met while writing a level-1 file is one error naming that file."""
+    import numpy as np
+    import pytest
+
+    from xsm.products import columns as cols
+    from xsm.products.errors import ParameterError
+    from xsm.products.level1 import table_rows
+
+    data = np.zeros(2, dtype=[("Time", "f8"), ("UTCString", "U30")] +
+                    [(c.name, "f8") for c in cols.HK.columns if c.name not in ("Time", "UTCString")])
+    data["UTCString"] = ["2021-09-05 00:00:00", "2021-09-05 00:00:01\u00e9"]
+    with pytest.raises(ParameterError, match=r"x\.hk: UTCString values must be ASCII"):
+        table_rows(data, cols.HK, tmp_path / "x.hk")
