@@ -171,21 +171,22 @@ def make_aip_label(out: str | Path, *, checksum_manifest: str | Path, transfer_m
         raise ParameterError(f"AIP: {bundle_lidvid} is not a bundle LIDVID")
     lid = L.check_lid(f"{AIP_LID_PREFIX}:{blid.rsplit(':', 1)[1]}_v{bver}", level="product")
     created = creation_date_time or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    records = tm.read_bytes().count(b"\r\n")
+    cm_md5, tm_md5 = file_md5(cm), file_md5(tm)   # each manifest hashed and counted once
+    cm_records, records = cm.read_bytes().count(b"\r\n"), tm.read_bytes().count(b"\r\n")
     data = render("deep_archive_aip", im,
                   {"lid": lid, "version_id": "1.0", "title": f"{TITLE}: archival information package of "
                                                             f"{bundle_lidvid}",
-                   "checksum_manifest_checksum": file_md5(cm), "transfer_manifest_checksum": file_md5(tm),
+                   "checksum_manifest_checksum": cm_md5, "transfer_manifest_checksum": tm_md5,
                    "bundle_lidvid": bundle_lidvid, "transfer_records": records,
                    "record_length": lidvid_width + path_width + 2, "lidvid_width": lidvid_width,
                    "path_location": lidvid_width + 1, "path_width": path_width,
                    "aip_description": description or f"Archival information package of {bundle_lidvid}"},
                   {"modification_history": history_fragment(
                       [ModificationDetail(created[:10], "1.0", default_description())]),
-                   "checksum_file": file_fragment(cm, creation_date_time=created,
-                                                  records=cm.read_bytes().count(b"\r\n"), local_identifier=None),
+                   "checksum_file": file_fragment(cm, creation_date_time=created, records=cm_records,
+                                                  md5=cm_md5, local_identifier=None),
                    "transfer_file": file_fragment(tm, creation_date_time=created, records=records,
-                                                  local_identifier=None)})
+                                                  md5=tm_md5, local_identifier=None)})
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return out
